@@ -1,0 +1,70 @@
+"""Assert helpers whose failures a student can act on without reading the test.
+
+Messages have the form ``got X, but should be Y [what]``; ``__tracebackhide__`` keeps the helper
+itself out of the traceback.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from spec.tolerances import Tolerance, tolerance
+
+
+def _to_numpy(value) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().to(torch.float64).numpy() if value.is_floating_point() \
+            else value.detach().cpu().numpy()
+    return np.asarray(value, dtype=np.float64)
+
+
+def _short(array: np.ndarray) -> str:
+    with np.printoptions(precision=8, threshold=12, edgeitems=3, linewidth=100):
+        return np.array2string(array) if array.ndim else repr(float(array))
+
+
+def assert_close(got, expected, what: str, *, dtype: torch.dtype = torch.float64,
+                 tol: Tolerance | None = None) -> None:
+    """``got`` equals ``expected`` within the tolerance of ``dtype`` (or ``tol``), shape included."""
+    __tracebackhide__ = True
+    tol = tol or tolerance(dtype)
+    if isinstance(got, torch.Tensor) and got.requires_grad:
+        got = got.detach()
+    g, e = _to_numpy(got), _to_numpy(expected)
+    if g.shape != e.shape:
+        raise AssertionError(f"got shape {g.shape}, but should be shape {e.shape} [{what}]")
+    close = np.isclose(g, e, rtol=tol.rtol, atol=tol.atol, equal_nan=False)
+    if not close.all():
+        first = tuple(int(i) for i in np.argwhere(~close)[0]) if close.ndim else ()
+        raise AssertionError(
+            f"got {_short(g)}, but should be {_short(e)} [{what}]; "
+            f"{int((~close).sum())} of {close.size} entries differ, first at index {first}: "
+            f"{g[first]!r} vs {e[first]!r} (rtol={tol.rtol:g}, atol={tol.atol:g})"
+        )
+
+
+def assert_equal(got, expected, what: str) -> None:
+    __tracebackhide__ = True
+    if got != expected:
+        raise AssertionError(f"got {got!r}, but should be {expected!r} [{what}]")
+
+
+def assert_tensor(value, what: str, *, shape=None, floating: bool = True) -> None:
+    """``value`` is a torch tensor (of ``shape``, floating point) before any numeric comparison."""
+    __tracebackhide__ = True
+    if not isinstance(value, torch.Tensor):
+        raise AssertionError(f"got {type(value).__name__}, but should be a torch.Tensor [{what}]")
+    if shape is not None and tuple(value.shape) != tuple(shape):
+        raise AssertionError(f"got shape {tuple(value.shape)}, but should be {tuple(shape)} [{what}]")
+    if floating and not value.is_floating_point():
+        raise AssertionError(f"got dtype {value.dtype}, but should be floating point [{what}]")
+
+
+def assert_rounded(got, expected_exact: float, digits: int, what: str) -> None:
+    """The value the sheet asks to report: ``got`` rounded to ``digits`` equals the exact value so
+    rounded."""
+    __tracebackhide__ = True
+    g, e = round(float(got), digits), round(float(expected_exact), digits)
+    if g != e:
+        raise AssertionError(f"got {g}, but should be {e} [{what}, rounded to {digits} digits]")

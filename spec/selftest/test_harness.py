@@ -1,0 +1,74 @@
+"""The harness judges another implementation: run the spec on deliberately wrong or partial
+solutions and check that exactly the affected exercises go red."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from spec.catalogue import load
+from spec.selftest.runner import run_spec, statuses
+
+IMPLS = Path(__file__).with_name("impls")
+PS09_1 = [e.id for e in load().select("ps09.1")]
+
+
+class WrongCase:
+    def __init__(self, target: str, failing: set[str]):
+        self.target, self.failing = target, failing
+
+    def __repr__(self):
+        return Path(self.target).stem
+
+
+WRONG = [
+    WrongCase("ps09_sigmoid_plus.py", {"ps09.1-2"}),
+    WrongCase("ps09_trace_untransposed.py", {"ps09.1-4"}),
+    WrongCase("ps09_grad_reference.py", {"ps09.1-5"}),
+    WrongCase("ps09_partial.py", set(PS09_1) - {"ps09.1-1"}),
+    WrongCase("broken_package", set(PS09_1)),
+]
+assert WRONG and PS09_1
+
+
+@pytest.mark.parametrize("case", WRONG, ids=repr)
+def test_wrong_implementation_fails_exactly_its_exercises(case):
+    report, process = run_spec("--exercise", "ps09.1", impl=str(IMPLS / case.target))
+    got = {eid: status for eid, status in statuses(report).items() if eid in PS09_1}
+    expected = {eid: ("failed" if eid in case.failing else "passed") for eid in PS09_1}
+    assert got == expected, f"{case}: got {got}, but should be {expected}\n{process.stdout[-4000:]}"
+    assert process.returncode == 1, f"exit code {process.returncode}, but should be 1 (tests failed)"
+    assert str(IMPLS / case.target) in process.stdout, "the report header names the implementation"
+
+
+def test_missing_names_are_reported_by_name():
+    _, process = run_spec("--exercise", "ps09.1-3", impl=str(IMPLS / "ps09_partial.py"))
+    assert "vector_function_gradients is not defined in" in process.stdout, process.stdout[-3000:]
+
+
+def test_import_error_is_reported_once_per_test_with_its_cause():
+    _, process = run_spec("--exercise", "ps09.1-4", impl=str(IMPLS / "broken_package"))
+    assert "could not import" in process.stdout and "does not exist" in process.stdout, \
+        process.stdout[-3000:]
+
+
+def test_nonexistent_implementation_path_fails_with_a_clear_message():
+    report, process = run_spec("--exercise", "ps09.1-1", impl="./no/such/solution.py")
+    assert "no such file or folder" in process.stdout, process.stdout[-3000:]
+    assert statuses(report)["ps09.1-1"] == "failed"
+
+
+def test_unknown_exercise_selection_is_a_usage_error():
+    with pytest.raises(RuntimeError, match="no catalogue ID"):
+        run_spec("--exercise", "nosuchsheet")
+
+
+def test_completeness_check_works_when_run_alone():
+    """Run only the catalogue module: it must learn the covered IDs from a separate collection."""
+    _, process = run_spec("-rx", paths=("spec/test_catalogue.py",))
+    assert process.returncode == 0, process.stdout[-3000:]
+    pending = [e.id for e in load().exercises if e.pending]
+    for exercise_id in pending:
+        assert f"test_exercise_has_tests[{exercise_id}]" in process.stdout
+    assert f"{len(pending)} xfailed" in process.stdout, process.stdout[-2000:]

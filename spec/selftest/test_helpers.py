@@ -1,0 +1,151 @@
+"""The spec's own helpers: assertions, tolerances, catalogue, summary, implementation loading."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from spec import catalogue as catalogue_module
+from spec import implementation, oracles
+from spec.asserts import assert_close, assert_equal, assert_rounded, assert_tensor
+from spec.summary import Results
+from spec.tolerances import TOLERANCES, tolerance
+
+
+# ----------------------------------------------------------------------------- assertions
+@pytest.mark.parametrize("dtype", list(TOLERANCES), ids=str)
+def test_assert_close_accepts_within_and_rejects_beyond_the_dtype_tolerance(dtype):
+    rtol, atol = tolerance(dtype)
+    expected = np.array([1.0, -2.0, 3.0])
+    assert_close(expected * (1 + rtol / 2), expected, "within", dtype=dtype)
+    with pytest.raises(AssertionError, match=r"got .*, but should be .* \[beyond\]"):
+        assert_close(expected * (1 + 4 * rtol) + 4 * atol, expected, "beyond", dtype=dtype)
+
+
+def test_tolerances_tighten_with_precision():
+    order = [torch.bfloat16, torch.float16, torch.float32, torch.float64]
+    rtols = [tolerance(d).rtol for d in order]
+    assert rtols == sorted(rtols, reverse=True) and len(set(rtols)) == len(rtols)
+    with pytest.raises(KeyError, match="no tolerance"):
+        tolerance(torch.int64)
+
+
+def test_assert_close_reports_shape_and_nan():
+    with pytest.raises(AssertionError, match=r"got shape \(2,\), but should be shape \(3,\)"):
+        assert_close(np.zeros(2), np.zeros(3), "shape")
+    with pytest.raises(AssertionError, match="nan"):
+        assert_close(np.array([np.nan]), np.array([0.0]), "nan")
+
+
+def test_assert_tensor_rounded_equal():
+    with pytest.raises(AssertionError, match="should be a torch.Tensor"):
+        assert_tensor([1.0], "list")
+    with pytest.raises(AssertionError, match="floating point"):
+        assert_tensor(torch.tensor([1]), "int")
+    with pytest.raises(AssertionError, match=r"should be \(2,\)"):
+        assert_tensor(torch.zeros(3), "shape", shape=(2,))
+    assert_rounded(0.0714, 12 / 169, 3, "rounded")
+    with pytest.raises(AssertionError, match="rounded to 3 digits"):
+        assert_rounded(0.0725, 12 / 169, 3, "rounded")
+    with pytest.raises(AssertionError, match=r"got 1, but should be 2 \[eq\]"):
+        assert_equal(1, 2, "eq")
+
+
+# -------------------------------------------------------------------------------- oracles
+@pytest.mark.parametrize("at", [-750.0, -40.0, 0.0, 3.5, 750.0])
+def test_numeric_oracle_is_exact_in_the_tails(at):
+    slope = oracles.numeric(oracles.derivative(oracles.SIGMA))(at)
+    s = oracles.sigmoid_numeric(at)
+    assert np.isfinite(slope)
+    assert np.isclose(slope, s * (1 - s), rtol=1e-12, atol=0)
+
+
+# ------------------------------------------------------------------------------ catalogue
+def test_catalogue_selects_by_id_prefix_and_sheet():
+    cat = catalogue_module.load()
+    assert len(cat.select("ps09")) == 10
+    assert len(cat.select("ps09.1")) == 5
+    assert [e.id for e in cat.select("ps09.1-1")] == ["ps09.1-1"]
+    assert cat.select("ps0") == ()
+    assert cat["dl-a1.q2c"].points == 12 and cat["dl-a1.q2c"].sheet == "dl-a1"
+    with pytest.raises(KeyError):
+        cat["nope.x"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[sheets]\na = "A"\n[[exercise]]\nid = "a.1"\ntitle = "t"\npoints = 1\ntopic = "t"\n'
+     '[[exercise]]\nid = "a.1"\ntitle = "t"\npoints = 1\ntopic = "t"\n', "duplicated"),
+    ('[sheets]\na = "A"\n[[exercise]]\nid = "b.1"\ntitle = "t"\npoints = 1\ntopic = "t"\n', "sheets"),
+    ('[sheets]\na = "A"\n[[exercise]]\nid = "a1"\ntitle = "t"\npoints = 1\ntopic = "t"\n', "form"),
+], ids=["duplicate", "unknown sheet", "no dot"])
+def test_catalogue_rejects_malformed_entries(text, message):
+    with pytest.raises(ValueError, match=message):
+        catalogue_module.parse(text)
+
+
+# -------------------------------------------------------------------------------- summary
+def test_summary_statuses_and_points():
+    cat = catalogue_module.load()
+    results = Results(cat)
+    results.record(["ps09.1-1"], "passed")
+    results.record(["ps09.1-2"], "passed")
+    results.record(["ps09.1-2"], "failed", "t::x")
+    results.record(["ps09.1-3"], "skipped")
+    assert results.status("ps09.1-1") == "passed"
+    assert results.status("ps09.1-2") == "failed"
+    assert results.status("ps09.1-3") == "skipped"
+    assert results.status("ps09.1-4") == "not run"   # has tests, none ran
+    assert results.status("ps09.2-1") == "missing"   # pending, no tests
+    results.covered = {"ps09.2-1"}
+    assert results.status("ps09.2-1") == "not run" and results.status("ps09.1-4") == "missing"
+    sheet = results.as_dict()["sheets"]["ps09"]
+    assert sheet["earned"] == 1 and sheet["counts"]["failed"] == 1
+    assert sheet["exercises"][1]["failures"] == ["t::x"]
+    assert any("failed in ps09: ps09.1-2" in line for line in results.table())
+    with pytest.raises(ValueError, match="outcome"):
+        results.record(["ps09.1-1"], "xpassed")
+
+
+# ------------------------------------------------------------------------- implementation
+def test_load_by_module_name_file_and_package(tmp_path):
+    assert implementation.load("json").dumps([1]) == "[1]"
+    single = tmp_path / "solution.py"
+    single.write_text("ANSWER = 42\n")
+    assert implementation.load(str(single)).ANSWER == 42
+    package = tmp_path / "solution_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("from .part import ANSWER\n")
+    (package / "part.py").write_text("ANSWER = 43\n")
+    assert implementation.load(str(package)).ANSWER == 43
+
+
+def test_load_rejects_what_is_not_an_implementation(tmp_path):
+    with pytest.raises(implementation.ImplementationNotFound, match="no such file"):
+        implementation.load(str(tmp_path / "missing.py"))
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(implementation.ImplementationNotFound, match="__init__"):
+        implementation.load(str(tmp_path / "folder"))
+    (tmp_path / "data.txt").write_text("x")
+    with pytest.raises(implementation.ImplementationNotFound, match="expected"):
+        implementation.load(str(tmp_path / "data.txt"))
+    broken = tmp_path / "broken.py"
+    broken.write_text("def f(:\n")
+    with pytest.raises(SyntaxError):
+        implementation.load(str(broken))
+
+
+def test_missing_name_is_an_attribute_error_naming_name_and_implementation():
+    wrapped = implementation.Implementation(implementation.load("json"), "json-impl")
+    assert wrapped.dumps is not None and wrapped.has("dumps") and not wrapped.has("nope")
+    with pytest.raises(implementation.MissingName, match="nope is not defined in json-impl"):
+        wrapped.nope  # noqa: B018
+    assert getattr(wrapped, "nope", None) is None
+
+
+def test_target_precedence(monkeypatch):
+    monkeypatch.delenv(implementation.ENV_VAR, raising=False)
+    assert implementation.target_from(None) == "impl"
+    monkeypatch.setenv(implementation.ENV_VAR, "other")
+    assert implementation.target_from(None) == "other"
+    assert implementation.target_from("cli") == "cli"

@@ -39,7 +39,7 @@ def test_assert_close_reports_shape_and_nan():
 
 
 def test_assert_tensor_rounded_equal():
-    with pytest.raises(AssertionError, match="should be a torch.Tensor"):
+    with pytest.raises(AssertionError, match=r"should be a torch\.Tensor"):
         assert_tensor([1.0], "list")
     with pytest.raises(AssertionError, match="floating point"):
         assert_tensor(torch.tensor([1]), "int")

@@ -16,15 +16,46 @@ from impl.calculus import (
     trace_square_gradient,
     vector_function_gradients,
 )
+from impl.finite_differences import finite_difference_gradient, logcosh_numerical_gradients
+from impl.jacobians import (
+    cheaper_mode,
+    jacobian_autograd,
+    jacobian_forward,
+    jacobian_reverse,
+    network,
+    op_counts,
+    random_weights,
+    time_jacobians,
+)
+from impl.logcosh_net import (
+    logcosh_autograd_gradients,
+    logcosh_cost,
+    logcosh_forward,
+    logcosh_gradients,
+)
 
 __all__ = [
+    "cheaper_mode",
     "derivative",
+    "finite_difference_gradient",
+    "jacobian_autograd",
+    "jacobian_forward",
+    "jacobian_reverse",
+    "logcosh_autograd_gradients",
+    "logcosh_cost",
+    "logcosh_forward",
+    "logcosh_gradients",
+    "logcosh_numerical_gradients",
+    "network",
+    "op_counts",
     "plot_sigmoid_and_derivative",
     "ps09_f",
     "ps09_vector_f",
+    "random_weights",
     "sigmoid",
     "sigmoid_and_derivative",
     "sigmoid_derivatives",
+    "time_jacobians",
     "trace_square",
     "trace_square_gradient",
     "vector_function_gradients",

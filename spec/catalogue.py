@@ -55,11 +55,9 @@ class Catalogue:
         return tuple(e for e in self.exercises if e.sheet == sheet)
 
     def select(self, pattern: str) -> tuple[Exercise, ...]:
-        """Exercises whose ID is ``pattern`` or starts with ``pattern`` + "." / "-"  (a sheet, a part)."""
-        return tuple(
-            e for e in self.exercises
-            if e.id == pattern or e.id.startswith((pattern + ".", pattern + "-"))
-        )
+        """Exercises whose ID starts with ``pattern``: one ID, a part (``ps09.1``, ``dl-a1.q2``) or a
+        sheet (``ps09``)."""
+        return tuple(e for e in self.exercises if e.id.startswith(pattern))
 
 
 def sheet_of(exercise_id: str) -> str:

@@ -11,32 +11,43 @@ from spec.catalogue import load
 from spec.selftest.runner import run_spec, statuses
 
 IMPLS = Path(__file__).with_name("impls")
-PS09_1 = [e.id for e in load().select("ps09.1")]
 
 
 class WrongCase:
-    def __init__(self, target: str, failing: set[str]):
-        self.target, self.failing = target, failing
+    """A deliberately wrong implementation, the exercises it is run on, and those it must fail."""
+
+    def __init__(self, target: str, selection: str, failing: set[str]):
+        self.target, self.selection, self.failing = target, selection, failing
 
     def __repr__(self):
         return Path(self.target).stem
 
 
+PS09_1 = {e.id for e in load().select("ps09.1")}
+Q1 = {"dl-a1.q1a", "dl-a1.q1b", "dl-a1.q1c"}
+Q2 = {"dl-a1.q2b", "dl-a1.q2c", "dl-a1.q2d", "dl-a1.q2e"}
 WRONG = [
-    WrongCase("ps09_sigmoid_plus.py", {"ps09.1-2"}),
-    WrongCase("ps09_trace_untransposed.py", {"ps09.1-4"}),
-    WrongCase("ps09_grad_reference.py", {"ps09.1-5"}),
-    WrongCase("ps09_partial.py", set(PS09_1) - {"ps09.1-1"}),
-    WrongCase("broken_package", set(PS09_1)),
+    WrongCase("ps09_sigmoid_plus.py", "ps09.1", {"ps09.1-2"}),
+    WrongCase("ps09_trace_untransposed.py", "ps09.1", {"ps09.1-4"}),
+    WrongCase("ps09_grad_reference.py", "ps09.1", {"ps09.1-5"}),
+    WrongCase("ps09_partial.py", "ps09.1", PS09_1 - {"ps09.1-1"}),
+    WrongCase("broken_package", "ps09.1", PS09_1),
+    WrongCase("logcosh_sign.py", "dl-a1.q1", Q1 - {"dl-a1.q1d"}),
+    WrongCase("fd_by_autograd.py", "dl-a1.q1", {"dl-a1.q1c"}),
+    WrongCase("jac_transposed.py", "dl-a1.q2", {"dl-a1.q2c"}),
+    # its FLOPs are reverse mode's, so the op-count claim on "forward mode" fails too
+    WrongCase("jac_forward_by_jacrev.py", "dl-a1.q2", {"dl-a1.q2c", "dl-a1.q2e"}),
+    WrongCase("op_count_off_by_one.py", "dl-a1.q2", {"dl-a1.q2e"}),
 ]
 assert WRONG and PS09_1
 
 
 @pytest.mark.parametrize("case", WRONG, ids=repr)
 def test_wrong_implementation_fails_exactly_its_exercises(case):
-    report, process = run_spec("--exercise", "ps09.1", impl=str(IMPLS / case.target))
-    got = {eid: status for eid, status in statuses(report).items() if eid in PS09_1}
-    expected = {eid: ("failed" if eid in case.failing else "passed") for eid in PS09_1}
+    report, process = run_spec("--exercise", case.selection, impl=str(IMPLS / case.target))
+    selected = {e.id for e in load().select(case.selection) if not e.pending}
+    got = {eid: status for eid, status in statuses(report).items() if eid in selected}
+    expected = {eid: ("failed" if eid in case.failing else "passed") for eid in selected}
     assert got == expected, f"{case}: got {got}, but should be {expected}\n{process.stdout[-4000:]}"
     assert process.returncode == 1, f"exit code {process.returncode}, but should be 1 (tests failed)"
     assert str(IMPLS / case.target) in process.stdout, "the report header names the implementation"

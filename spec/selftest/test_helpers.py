@@ -67,7 +67,8 @@ def test_catalogue_selects_by_id_prefix_and_sheet():
     assert len(cat.select("ps09")) == 10
     assert len(cat.select("ps09.1")) == 5
     assert [e.id for e in cat.select("ps09.1-1")] == ["ps09.1-1"]
-    assert cat.select("ps0") == ()
+    assert [e.id for e in cat.select("dl-a1.q1")] == [f"dl-a1.q1{c}" for c in "abcd"]
+    assert cat.select("nosuch") == ()
     assert cat["dl-a1.q2c"].points == 12 and cat["dl-a1.q2c"].sheet == "dl-a1"
     with pytest.raises(KeyError):
         cat["nope.x"]

@@ -1,0 +1,1 @@
+"""pytest-benchmark timings (``tox -e bench``); never part of the default run."""

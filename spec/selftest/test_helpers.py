@@ -150,3 +150,23 @@ def test_target_precedence(monkeypatch):
     monkeypatch.setenv(implementation.ENV_VAR, "other")
     assert implementation.target_from(None) == "other"
     assert implementation.target_from("cli") == "cli"
+
+
+# ------------------------------------------------------------------------- bench summary
+def test_bench_summary_ratios_and_target_check(tmp_path):
+    import json
+
+    from spec.bench import summarise
+
+    def bench(method, median, batch=1024):
+        return {"extra_info": {"method": method, "depth": 3, "batch": batch, "device": "cpu"},
+                "stats": {"median": median}}
+
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps({"benchmarks": [
+        bench("forward pass", 1.0), bench("forward mode", 2.5), bench("jacfwd", 10.0),
+        bench("jacrev", 5.0)]}))
+    lines, misses = summarise.summarise(summarise.load(str(path)))
+    assert any("vs jacfwd: 0.25" in line and "vs forward pass: 2.50" in line for line in lines)
+    assert misses == ["cpu L=3 batch 1024: forward mode / jacrev = 0.50 > 0.35"]
+    assert summarise.main([str(path), "--check"]) == 1 and summarise.main([str(path)]) == 0

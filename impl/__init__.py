@@ -4,6 +4,18 @@ The spec reaches these only through the names exported here (the interface a stu
 implements as well); ``spec/catalogue.toml`` says which exercise each topic serves.
 """
 
+from impl.backprop import (
+    ForwardCache,
+    ManualHistory,
+    cross_entropy,
+    decision_grid,
+    init_params,
+    manual_backward,
+    manual_forward,
+    manual_step,
+    predict,
+    train_manual,
+)
 from impl.calculus import (
     derivative,
     plot_sigmoid_and_derivative,
@@ -18,6 +30,7 @@ from impl.calculus import (
 )
 from impl.data import Split, two_moons
 from impl.finite_differences import finite_difference_gradient, logcosh_numerical_gradients
+from impl.handbuilt import XNOR_MARGIN, HandNet, soft_threshold_net, tent_net, xnor_net
 from impl.jacobians import (
     cheaper_mode,
     jacobian_autograd,
@@ -61,7 +74,11 @@ from impl.vanishing import (
 )
 
 __all__ = [
+    "XNOR_MARGIN",
     "DepthMLP",
+    "ForwardCache",
+    "HandNet",
+    "ManualHistory",
     "MoonsHistory",
     "MoonsNet",
     "Split",
@@ -69,6 +86,8 @@ __all__ = [
     "backprop_sigmoid_mlp",
     "cheaper_mode",
     "compare_architectures",
+    "cross_entropy",
+    "decision_grid",
     "depth_study",
     "derivative",
     "extremal_net",
@@ -77,6 +96,7 @@ __all__ = [
     "grad_w11_autograd",
     "grad_w11_chain",
     "hidden_jacobians",
+    "init_params",
     "jacobian_autograd",
     "jacobian_forward",
     "jacobian_reverse",
@@ -87,9 +107,13 @@ __all__ = [
     "logcosh_gradients",
     "logcosh_numerical_gradients",
     "make_moons_net",
+    "manual_backward",
+    "manual_forward",
+    "manual_step",
     "network",
     "op_counts",
     "plot_sigmoid_and_derivative",
+    "predict",
     "ps09_f",
     "ps09_vector_f",
     "random_weights",
@@ -100,12 +124,16 @@ __all__ = [
     "sigmoid_derivatives",
     "sigmoid_net",
     "sigmoid_slope",
+    "soft_threshold_net",
+    "tent_net",
     "time_jacobians",
     "trace_square",
     "trace_square_gradient",
+    "train_manual",
     "train_moons",
     "two_moons",
     "unit_gradients",
     "vanishing_bound",
     "vector_function_gradients",
+    "xnor_net",
 ]

@@ -36,3 +36,57 @@ def two_moons(n_samples: int = 1000, noise: float = 0.15, seed: int = 0, test_si
     as_x = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)
     as_y = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.int64)
     return Split(as_x(x_train), as_y(y_train), as_x(x_test), as_y(y_test))
+
+
+# ------------------------------------------------------------------------------ ex08 data sets
+#: A 15-point linear data set in the spirit of the ex08 notebook (its exact numbers are not in the
+#: sheet): x evenly spaced on [0, 7], y = 1.5 x + 2 plus N(0, 0.6^2) noise, rounded to 3 digits.
+EX08_X = [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 6.5, 7.0]
+EX08_Y = [0.957, 1.948, 2.683, 4.039, 3.612, 5.637, 5.926, 7.786, 8.574, 9.585, 9.96, 10.218,
+          11.516, 12.653, 12.108]
+
+
+def ex08_linear_data(dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """The embedded 15-point linear data set: x and y as N x 1 columns."""
+    return (torch.tensor(EX08_X, dtype=dtype)[:, None], torch.tensor(EX08_Y, dtype=dtype)[:, None])
+
+
+def ex08_nonlinear_data(n: int = 100, seed: int = 0, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """A non-linear 1-D data set: y = sin(2x) + x^2 / 4 + N(0, 0.1^2) on x in [-3, 3] (N x 1)."""
+    if not isinstance(n, int) or n < 2:
+        raise ValueError(f"n must be an integer >= 2, got {n!r}")
+    rng = np.random.default_rng(seed)
+    x = np.sort(rng.uniform(-3, 3, n))
+    y = np.sin(2 * x) + x**2 / 4 + rng.normal(scale=0.1, size=n)
+    return torch.tensor(x, dtype=dtype)[:, None], torch.tensor(y, dtype=dtype)[:, None]
+
+
+# ------------------------------------------------------------------------------ ps09 part 2
+def ps09_data(folder=None, *, n: int = 1000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """ps09 part 2's X and y: ``X.pt`` and ``y.pt`` from ``folder`` when given, else an embedded
+    generated set (y = 2.5 x - 1 + N(0, 0.5^2), x ~ U(-2, 2)). Returns 1-D float32 tensors."""
+    from pathlib import Path
+
+    if folder is None:
+        rng = np.random.default_rng(seed)
+        x = rng.uniform(-2, 2, n)
+        y = 2.5 * x - 1 + rng.normal(scale=0.5, size=n)
+        return torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32)
+    folder = Path(folder)
+    tensors = []
+    for name in ("X.pt", "y.pt"):
+        path = folder / name
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: ps09 part 2 needs X.pt and y.pt in {folder}")
+        try:
+            value = torch.load(path, weights_only=True)
+        except Exception as exc:
+            raise ValueError(f"{path} is not a tensor saved with torch.save: {exc}") from exc
+        if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+            raise ValueError(f"{path} must hold a floating-point tensor, got {type(value).__name__}")
+        tensors.append(value.reshape(-1) if value.ndim == 2 and 1 in value.shape else value)
+    x, y = tensors
+    if x.ndim != 1 or y.ndim != 1 or len(x) != len(y) or len(x) == 0:
+        raise ValueError(f"X.pt and y.pt must hold one value per sample, as many of each; got shapes "
+                         f"{tuple(x.shape)} and {tuple(y.shape)}")
+    return x.float(), y.float()

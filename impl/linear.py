@@ -1,0 +1,340 @@
+"""Linear models and training loops: ex08 exercises 2-3 (three linear regressions), dl-a1 question 5
+(least squares and gradient descent in closed form) and ps09 part 2 (SGD with a DataLoader,
+train/validation/test split, parameter snapshots, momentum by hand)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from impl._checks import as_float_tensor
+
+
+# ---------------------------------------------------------------------------------- ex08
+def my_mse(prediction: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Squared error, averaged (``"mean"``, like nn.MSELoss) or summed (``"sum"``)."""
+    if prediction.shape != target.shape:
+        raise ValueError(f"prediction and target must have one shape, got {tuple(prediction.shape)} "
+                         f"and {tuple(target.shape)}")
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    squared = (prediction - target) ** 2
+    return squared.mean() if reduction == "mean" else squared.sum()
+
+
+class MyLinearRegression:
+    """ex08 exercise 2: y = a x + b on raw tensors (a, b require grad). Zero init by default."""
+
+    def __init__(self, a: float = 0.0, b: float = 0.0, dtype=torch.float32):
+        self.a = torch.tensor(float(a), dtype=dtype, requires_grad=True)
+        self.b = torch.tensor(float(b), dtype=dtype, requires_grad=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.a * x + self.b
+
+    __call__ = forward
+
+    def parameters(self) -> list[torch.Tensor]:
+        return [self.a, self.b]
+
+
+class MyLinearRegressionModule(nn.Module):
+    """ex08 exercise 3: the same model as an nn.Module with nn.Parameter only."""
+
+    def __init__(self, a: float = 0.0, b: float = 0.0, dtype=torch.float32):
+        super().__init__()
+        self.a = nn.Parameter(torch.tensor(float(a), dtype=dtype))
+        self.b = nn.Parameter(torch.tensor(float(b), dtype=dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.a * x + self.b
+
+
+def nn_linear_regression(a: float | None = None, b: float | None = None, dtype=torch.float32):
+    """ex08 exercise 3: (nn.Linear(1, 1), nn.MSELoss()) from pre-existing modules only. With a and
+    b None the layer keeps nn.Linear's own init: weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    = U(-1, 1) here, which is why its fit differs from the zero-initialised versions after a fixed
+    number of steps (same fixed point, different start). nn.MSELoss averages over the samples, like
+    my_mse; a summed loss would scale every step by N."""
+    layer = nn.Linear(1, 1, dtype=dtype)
+    if a is not None or b is not None:
+        with torch.no_grad():
+            layer.weight.fill_(0.0 if a is None else a)
+            layer.bias.fill_(0.0 if b is None else b)
+    return layer, nn.MSELoss()
+
+
+def train(model, x, y, *, lr: float = 0.01, steps: int = 100, loss_fn=my_mse) -> list[float]:
+    """ex08: full-batch gradient descent. The gradients are cleared before every backward pass
+    (otherwise they accumulate across steps). Returns the loss before each step."""
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+    if len(x) == 0 or len(x) != len(y):
+        raise ValueError(f"x and y must be non-empty and of one length, got {len(x)} and {len(y)}")
+    params = list(model.parameters())
+    losses = []
+    for _ in range(steps):
+        for p in params:
+            p.grad = None
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        with torch.no_grad():
+            for p in params:
+                p -= lr * p.grad
+        losses.append(loss.item())
+    return losses
+
+
+NN_LINEAR_ANSWER = (
+    "Yes, after a fixed number of steps: nn.Linear starts from its own random init "
+    "(weight and bias ~ U(-1, 1) for one input) instead of zeros, so the trajectory differs; both "
+    "converge to the same least-squares fit. nn.MSELoss averages like our MSE, so with the same "
+    "init the two follow identical trajectories (a summed loss would act like a learning rate N times larger)."
+)
+
+
+class MLP(nn.Module):
+    """ex08: Linear(1, hidden) -> sigmoid or ReLU -> Linear(hidden, 1)."""
+
+    def __init__(self, hidden_size: int = 2, activation: str = "relu"):
+        super().__init__()
+        if isinstance(hidden_size, bool) or not isinstance(hidden_size, int) or hidden_size < 1:
+            raise ValueError(f"hidden_size must be a positive integer, got {hidden_size!r}")
+        if activation not in ("relu", "sigmoid"):
+            raise ValueError(f"activation must be 'relu' or 'sigmoid', got {activation!r}")
+        self.hidden = nn.Linear(1, hidden_size)
+        self.activation = nn.ReLU() if activation == "relu" else nn.Sigmoid()
+        self.output = nn.Linear(hidden_size, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.output(self.activation(self.hidden(x)))
+
+
+def fit_mlp(x, y, *, hidden_size: int, activation: str, lr: float, steps: int = 1500, seed: int = 0) -> MLP:
+    """Full-batch Adam on the MSE from a seeded init."""
+    torch.manual_seed(seed)
+    model = MLP(hidden_size, activation)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        my_mse(model(x), y).backward()
+        optimizer.step()
+    return model
+
+
+def search_mlp(x, y, *, hidden_sizes=(2, 8, 32), activations=("relu", "sigmoid"), lrs=(0.01, 0.05),
+               steps: int = 1500, seed: int = 0) -> tuple[dict, list[dict]]:
+    """ex08: a grid search of MLP hyper-parameters, scored by the MSE on a held-out quarter of the
+    data (a seeded split); deterministic for a seed. Returns (the best configuration, every row)."""
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(len(x))
+    fit_index, val_index = train_test_split(index, test_size=0.25, random_state=seed)
+    rows = []
+    for hidden in hidden_sizes:
+        for activation in activations:
+            for lr in lrs:
+                model = fit_mlp(x[fit_index], y[fit_index], hidden_size=hidden, activation=activation,
+                                lr=lr, steps=steps, seed=seed)
+                with torch.no_grad():
+                    score = my_mse(model(x[val_index]), y[val_index]).item()
+                rows.append({"hidden_size": hidden, "activation": activation, "lr": lr, "val_mse": score})
+    best = min(rows, key=lambda r: (r["val_mse"], r["hidden_size"], r["activation"], r["lr"]))
+    return best, rows
+
+
+# ---------------------------------------------------------------------------- dl-a1 question 5
+def _xy(X, y):
+    X = as_float_tensor(X, "X")
+    y = as_float_tensor(y, "y")
+    if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0] or X.shape[0] == 0:
+        raise ValueError(f"X must be N x D and y of length N (N > 0), got {tuple(X.shape)} and {tuple(y.shape)}")
+    return X, y
+
+
+def lsq_loss(X, w, y) -> torch.Tensor:
+    """L(X, w, y) = 1/2 ||X w - y||^2."""
+    X, y = _xy(X, y)
+    return 0.5 * ((X @ as_float_tensor(w, "w") - y) ** 2).sum()
+
+
+def lsq_gradient(X, w, y) -> torch.Tensor:
+    """dl-a1 5(a): grad_w L = X^T (X w - y)."""
+    X, y = _xy(X, y)
+    w = as_float_tensor(w, "w")
+    if w.shape != (X.shape[1],):
+        raise ValueError(f"w must have D = {X.shape[1]} entries, got shape {tuple(w.shape)}")
+    return X.T @ (X @ w - y)
+
+
+def lsq_minimiser(X, y) -> torch.Tensor:
+    """dl-a1 5(a): argmin_w L. Setting the gradient to 0 gives the normal equations X^T X w = X^T y;
+    w = (X^T X)^-1 X^T y when X has full column rank, and in general the minimum-norm solution
+    w = X^+ y (the pseudo-inverse), which is what this returns."""
+    X, y = _xy(X, y)
+    return torch.linalg.pinv(X) @ y
+
+
+def gd_first_iterates(X, y, w0, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """dl-a1 5(b): w1 = w0 - alpha X^T (X w0 - y) = (I - alpha X^T X) w0 + alpha X^T y and
+    w2 = (I - alpha X^T X)^2 w0 + (I + (I - alpha X^T X)) alpha X^T y."""
+    X, y = _xy(X, y)
+    w0 = as_float_tensor(w0, "w0")
+    A = torch.eye(X.shape[1], dtype=X.dtype) - alpha * X.T @ X
+    c = alpha * X.T @ y
+    return A @ w0 + c, A @ A @ w0 + (torch.eye(X.shape[1], dtype=X.dtype) + A) @ c
+
+
+def gd_iterate(X, y, w0, alpha: float, k: int) -> torch.Tensor:
+    """dl-a1 5(c): w_k = A^k w0 + sum_{j<k} A^j alpha X^T y with A = I - alpha X^T X.
+
+    Since X^T y = X^T X w* for w* = X^+ y, the sum telescopes: sum_{j<k} A^j alpha X^T X = I - A^k,
+    so w_k = w* + A^k (w0 - w*). It converges for 0 < alpha < 2 / lambda_max(X^T X) (every
+    eigenvalue of A in (-1, 1] and the ones equal to 1 only on the null space of X) and diverges
+    for larger alpha when w0 - w* has a component along the top eigenvector.
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+        raise ValueError(f"k must be a non-negative integer, got {k!r}")
+    X, y = _xy(X, y)
+    w0 = as_float_tensor(w0, "w0")
+    w_star = lsq_minimiser(X, y)
+    A = torch.eye(X.shape[1], dtype=X.dtype) - alpha * X.T @ X
+    return w_star + torch.linalg.matrix_power(A, k) @ (w0 - w_star)
+
+
+def step_size_limit(X) -> float:
+    """2 / lambda_max(X^T X): gradient descent on L converges below it and diverges above."""
+    X = as_float_tensor(X, "X")
+    return 2.0 / float(torch.linalg.eigvalsh(X.T @ X).max())
+
+
+# ------------------------------------------------------------------------------- ps09 part 2
+class EpochShuffle(torch.utils.data.Sampler):
+    """Each epoch one permutation torch.randperm(n, generator), the generator seeded once."""
+
+    def __init__(self, n: int, seed: int = 0):
+        self.n, self.generator = n, torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        return iter(torch.randperm(self.n, generator=self.generator).tolist())
+
+
+@dataclass
+class SGDRun:
+    """What ps09 part 2's training loop records."""
+
+    params: torch.Tensor                                         # final [slope, bias]
+    batch_losses: list[float] = field(default_factory=list)     # one per update (2.2)
+    snapshots: list[torch.Tensor] = field(default_factory=list)  # params after each epoch (2.4)
+    train_mse: list[float] = field(default_factory=list)        # per epoch, all samples (2.3)
+    val_mse: list[float] = field(default_factory=list)
+
+
+def linear_predict(params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """The linear model of ps09 part 2, params = [slope, bias]."""
+    return params[0] * x + params[1]
+
+
+def sgd_linear(x, y, *, batch_size: int = 32, lr: float = 0.01, epochs: int = 10, momentum: float = 0.0,
+               seed: int = 0, x_val=None, y_val=None) -> SGDRun:
+    """ps09 2.1-2.5: the sheet's loop, TensorDataset + DataLoader(shuffle), zero init, MSE.
+
+    Shuffling draws from its own generator seeded with ``seed``: each epoch visits the samples in
+    the order torch.randperm(N, generator) (EpochShuffle, the shuffle=True of the sheet with a
+    stated rule, so that a plain loop can reproduce the batches). With ``momentum`` mu > 0 the update is the
+    sheet's b_t = mu b_(t-1) + g_t (b_0 = g_0), theta_t = theta_(t-1) - lr b_t. Any real mu runs
+    (the sheet's options include mu < 0 and mu >= 1, which torch.optim.SGD would refuse or diverge on).
+    """
+    from torch.utils.data import DataLoader, TensorDataset
+
+    x, y = as_float_tensor(x, "x").float(), as_float_tensor(y, "y").float()
+    if x.ndim != 1 or x.shape != y.shape or len(x) == 0:
+        raise ValueError(f"x and y must be non-empty vectors of one length, got {tuple(x.shape)}, {tuple(y.shape)}")
+    for name, value in {"batch_size": batch_size, "epochs": epochs}.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not math.isfinite(momentum):
+        raise ValueError(f"momentum must be a finite number, got {momentum!r}")
+    dataset = TensorDataset(x, y)
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=EpochShuffle(len(dataset), seed))
+    params = torch.zeros(2, requires_grad=True)
+    velocity = None
+    run = SGDRun(params=params)
+    for _ in range(epochs):
+        for inputs, targets in loader:
+            params.grad = None
+            loss = my_mse(linear_predict(params, inputs), targets)
+            loss.backward()
+            with torch.no_grad():
+                step = params.grad if velocity is None or momentum == 0 else momentum * velocity + params.grad
+                velocity = step.clone()
+                params.add_(step, alpha=-lr)  # theta - lr * step, rounded as torch.optim.SGD does
+            run.batch_losses.append(loss.item())
+        run.snapshots.append(params.detach().clone())
+        with torch.no_grad():
+            run.train_mse.append(my_mse(linear_predict(params, x), y).item())
+            if x_val is not None:
+                run.val_mse.append(my_mse(linear_predict(params, x_val), y_val).item())
+    run.params = params.detach().clone()
+    return run
+
+
+def split_80_10_10(x, y, seed: int = 42):
+    """ps09 2.3: train 80 %, validation 10 %, test 10 %, by two train_test_split calls (80:20, then
+    the 20 % halved), random_state = seed both times. Returns (x_train, y_train, x_val, y_val,
+    x_test, y_test)."""
+    from sklearn.model_selection import train_test_split
+
+    if len(x) < 10 or len(x) != len(y):
+        raise ValueError(f"x and y need one length of at least 10 samples, got {len(x)} and {len(y)}")
+    x_train, x_rest, y_train, y_rest = train_test_split(x, y, test_size=0.2, random_state=seed)
+    x_val, x_test, y_val, y_test = train_test_split(x_rest, y_rest, test_size=0.5, random_state=seed)
+    return x_train, y_train, x_val, y_val, x_test, y_test
+
+
+def best_epochs(run: SGDRun) -> tuple[int, int]:
+    """ps09 2.3: (index of the minimal train MSE, index of the minimal validation MSE), 0-based."""
+    return int(np.argmin(run.train_mse)), int(np.argmin(run.val_mse))
+
+
+def test_mse_last_vs_best(run: SGDRun, x_test, y_test) -> tuple[float, float]:
+    """ps09 2.4: test MSE with the last epoch's parameters and with the best-validation epoch's."""
+    _, best = best_epochs(run)
+    with torch.no_grad():
+        last = my_mse(linear_predict(run.snapshots[-1], x_test), y_test).item()
+        at_best = my_mse(linear_predict(run.snapshots[best], x_test), y_test).item()
+    return last, at_best
+
+
+MOMENTUM_OPTIONS = {
+    "a": (0.0, 0.1, 0.2, 0.3), "b": (0.0, 0.5, 0.9, 1.0), "c": (1.0, 0.9, 0.5, 0.1),
+    "d": (0.2, 0.4, 0.6, 0.8), "e": (0.0, 1.0, 2.0, 3.0), "f": (-1.0, 0.0, 1.0, 2.0),
+}
+
+
+def momentum_curves(x, y, mus, *, lr: float = 1e-3, epochs: int = 50, seed: int = 0) -> dict[float, list[float]]:
+    """ps09 2.5: the per-batch loss curve for each momentum mu."""
+    return {mu: sgd_linear(x, y, lr=lr, epochs=epochs, momentum=mu, seed=seed).batch_losses for mu in mus}
+
+
+def converging(curve: list[float]) -> bool:
+    """A loss curve that stays finite and ends below a tenth of its start."""
+    return all(math.isfinite(v) for v in curve) and curve[-1] < 0.1 * curve[0]
+
+
+def consistent_momentum_options(curves: dict[float, list[float]]) -> list[str]:
+    """ps09 2.5: the options whose four momenta all give converging curves (the figure's curves
+    all fall). mu >= 1 keeps every past gradient (no decay) and mu > 1 amplifies them: those curves
+    blow up or oscillate, which rules out every option that contains such a mu."""
+    return [key for key, mus in MOMENTUM_OPTIONS.items() if all(converging(curves[m]) and m >= 0 for m in mus)]

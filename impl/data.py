@@ -90,3 +90,90 @@ def ps09_data(folder=None, *, n: int = 1000, seed: int = 0) -> tuple[torch.Tenso
         raise ValueError(f"X.pt and y.pt must hold one value per sample, as many of each; got shapes "
                          f"{tuple(x.shape)} and {tuple(y.shape)}")
     return x.float(), y.float()
+
+
+# ------------------------------------------------------------------------------ MNIST / digits
+IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+MNIST_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+               "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+
+
+def read_idx(path) -> np.ndarray:
+    """An IDX file (the MNIST format: magic 0x0000 <dtype> <ndim>, big-endian sizes, data), plain or
+    gzip-compressed. Truncated files and wrong magic numbers give a ValueError naming the file."""
+    import gzip
+    from pathlib import Path
+
+    path = Path(path)
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise ValueError(f"{path}: broken gzip stream ({exc})") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES:
+        raise ValueError(f"{path}: not an IDX file (magic number {raw[:4].hex() or 'missing'}; expected "
+                         f"00 00 <type in {sorted(IDX_DTYPES)}> <ndim>)")
+    dtype, ndim = np.dtype(IDX_DTYPES[raw[2]]), raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{path}: truncated IDX header ({len(raw)} of {header} bytes)")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    expected = header + int(np.prod(shape)) * dtype.itemsize
+    if len(raw) != expected:
+        raise ValueError(f"{path}: {len(raw)} bytes, but shape {shape} of {dtype} needs {expected} (truncated?)")
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+
+
+def _find_idx(folder, stem):
+    from pathlib import Path
+
+    folder = Path(folder)
+    for base in (folder, folder / "MNIST" / "raw", folder / "raw"):
+        for name in (stem, stem + ".gz"):
+            if (base / name).is_file():
+                return base / name
+    raise FileNotFoundError(f"{folder}: no {stem}[.gz] (looked in ., MNIST/raw and raw)")
+
+
+def load_mnist(folder) -> Split:
+    """Real MNIST from the standard IDX files in ``folder`` (or torchvision's ``MNIST/raw`` layout),
+    gzip or not: x as N x 784 floats in [0, 1], y as labels."""
+    parts = {}
+    for split, (images, labels) in MNIST_FILES.items():
+        x = read_idx(_find_idx(folder, images))
+        y = read_idx(_find_idx(folder, labels))
+        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
+            raise ValueError(f"{folder}: {split} images {x.shape} and labels {y.shape} do not match")
+        parts[split] = (torch.tensor(x.reshape(len(x), -1), dtype=torch.float32) / 255.0,
+                        torch.tensor(y.astype(np.int64)))
+    return Split(parts["train"][0], parts["train"][1], parts["test"][0], parts["test"][1])
+
+
+def digits_784(seed: int = 0, test_size: float = 0.25) -> Split:
+    """The embedded stand-in for MNIST: scikit-learn's bundled 8 x 8 digits (1797 images), each
+    scaled up to 28 x 28 by bilinear interpolation and to [0, 1], flattened to 784 inputs."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    images = torch.tensor(digits.images, dtype=torch.float32)[:, None] / 16.0
+    big = torch.nn.functional.interpolate(images, size=(28, 28), mode="bilinear", align_corners=False)
+    x = big.reshape(len(big), -1).clamp(0, 1).numpy()
+    x_tr, x_te, y_tr, y_te = train_test_split(x, digits.target, test_size=test_size, random_state=seed,
+                                              stratify=digits.target)
+    return Split(torch.tensor(x_tr), torch.tensor(y_tr, dtype=torch.int64),
+                 torch.tensor(x_te), torch.tensor(y_te, dtype=torch.int64))
+
+
+def digits_images(seed: int = 0, test_size: float = 0.25) -> Split:
+    """scikit-learn's bundled digits as 1 x 8 x 8 images in [0, 1] (for the CNN of a7)."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    x = (digits.images / 16.0).astype(np.float32)[:, None]
+    x_tr, x_te, y_tr, y_te = train_test_split(x, digits.target, test_size=test_size, random_state=seed,
+                                              stratify=digits.target)
+    return Split(torch.tensor(x_tr), torch.tensor(y_tr, dtype=torch.int64),
+                 torch.tensor(x_te), torch.tensor(y_te, dtype=torch.int64))

@@ -30,6 +30,7 @@ def run_spec(*args: str, paths: tuple[str, ...] = ("spec",), impl: str | None = 
             command.append(f"--impl={impl}")
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("PYTEST_", "SPEC_IMPL")) or k == "PYTEST_THEME"}
+        env["OMP_NUM_THREADS"] = "1"   # beside the xdist workers: no oversubscribed (spinning) threads
         process = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
                                  timeout=TIMEOUT_S)
         if not report_path.exists():

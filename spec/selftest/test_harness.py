@@ -49,6 +49,8 @@ WRONG = [
     WrongCase("train_accumulates.py", "ex08.linreg", {"ex08.linreg-tensors", "ex08.linreg-module", "ex08.linreg-nn"}),
     WrongCase("gd_iterate_off_by_one.py", "dl-a1.q5", {"dl-a1.q5c"}),
     WrongCase("momentum_dampened.py", "ps09.2", {"ps09.2-5"}),
+    WrongCase("conv_correlation.py", "a7.c", {"a7.conv2d"}),
+    WrongCase("xavier_wrong_bound.py", "dl-a1.q4", {"dl-a1.q4b"}),
 ]
 assert WRONG and PS09_1
 
@@ -100,4 +102,4 @@ def test_completeness_check_works_when_run_alone():
     pending = [e.id for e in load().exercises if e.pending]
     for exercise_id in pending:
         assert f"test_exercise_has_tests[{exercise_id}]" in process.stdout
-    assert f"{len(pending)} xfailed" in process.stdout, process.stdout[-2000:]
+    assert process.stdout.count("XFAIL spec/test_catalogue.py") == len(pending), process.stdout[-2000:]

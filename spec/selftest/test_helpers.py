@@ -86,26 +86,57 @@ def test_catalogue_rejects_malformed_entries(text, message):
 
 
 # -------------------------------------------------------------------------------- summary
+SMALL_CATALOGUE = """
+[sheets]
+s = "a sheet"
+[[exercise]]
+id = "s.1"
+title = "one"
+points = 1
+topic = "t"
+[[exercise]]
+id = "s.2"
+title = "two"
+points = 2
+topic = "t"
+[[exercise]]
+id = "s.3"
+title = "three"
+points = 0.5
+topic = "t"
+[[exercise]]
+id = "s.4"
+title = "four"
+points = 1
+topic = "t"
+[[exercise]]
+id = "s.5"
+title = "five"
+points = 1
+topic = "t"
+pending = true
+"""
+
+
 def test_summary_statuses_and_points():
-    cat = catalogue_module.load()
-    results = Results(cat)
-    results.record(["ps09.1-1"], "passed")
-    results.record(["ps09.1-2"], "passed")
-    results.record(["ps09.1-2"], "failed", "t::x")
-    results.record(["ps09.1-3"], "skipped")
-    assert results.status("ps09.1-1") == "passed"
-    assert results.status("ps09.1-2") == "failed"
-    assert results.status("ps09.1-3") == "skipped"
-    assert results.status("ps09.1-4") == "not run"   # has tests, none ran
-    assert results.status("ps09.2-1") == "missing"   # pending, no tests
-    results.covered = {"ps09.2-1"}
-    assert results.status("ps09.2-1") == "not run" and results.status("ps09.1-4") == "missing"
-    sheet = results.as_dict()["sheets"]["ps09"]
-    assert sheet["earned"] == 1 and sheet["counts"]["failed"] == 1
+    results = Results(catalogue_module.parse(SMALL_CATALOGUE))
+    results.record(["s.1"], "passed")
+    results.record(["s.2"], "passed")
+    results.record(["s.2"], "failed", "t::x")
+    results.record(["s.3"], "skipped")
+    assert results.status("s.1") == "passed"
+    assert results.status("s.2") == "failed"
+    assert results.status("s.3") == "skipped"
+    assert results.status("s.4") == "not run"   # has tests, none ran
+    assert results.status("s.5") == "missing"   # pending, no tests
+    results.covered = {"s.5"}
+    assert results.status("s.5") == "not run" and results.status("s.4") == "missing"
+    sheet = results.as_dict()["sheets"]["s"]
+    assert sheet["earned"] == 1 and sheet["points"] == 5.5 and sheet["counts"]["failed"] == 1
     assert sheet["exercises"][1]["failures"] == ["t::x"]
-    assert any("failed in ps09: ps09.1-2" in line for line in results.table())
+    assert any("failed in s: s.2" in line for line in results.table())
     with pytest.raises(ValueError, match="outcome"):
-        results.record(["ps09.1-1"], "xpassed")
+        results.record(["s.1"], "xpassed")
 
 
 # ------------------------------------------------------------------------- implementation

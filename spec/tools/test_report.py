@@ -35,7 +35,7 @@ def assert_non_empty_png(path):
 @pytest.fixture(scope="module")
 def quick_report(impl, tmp_path_factory):
     out = tmp_path_factory.mktemp("report") / "out"
-    return impl.build_report(out, quick=True, stream=open("/dev/null", "w"))
+    return impl.build_report(out, quick=True, stream=io.StringIO())
 
 
 def check_report(out):
@@ -73,7 +73,7 @@ def test_rerun_leaves_nothing_stale(impl, tmp_path):
     out = tmp_path / "report"
     out.mkdir()
     (out / "stale.png").write_bytes(b"old")
-    impl.build_report(out, ("ps09",), quick=True, stream=open("/dev/null", "w"))
+    impl.build_report(out, ("ps09",), quick=True, stream=io.StringIO())
     names = {p.name for p in out.iterdir()}
     assert "stale.png" not in names, "a file from an earlier run survived"
     assert names == {"index.html", "report.md", *FIGURES["ps09"]}
@@ -100,5 +100,5 @@ def test_command_line_reports_bad_options_without_a_traceback(tmp_path):
 
 @pytest.mark.slow
 def test_full_report(impl, tmp_path):
-    _, markdown = check_report(impl.build_report(tmp_path / "full", stream=open("/dev/null", "w")))
+    _, markdown = check_report(impl.build_report(tmp_path / "full", stream=io.StringIO()))
     assert "(e) " in markdown and "Xavier" in markdown, "the 4(e) discussion is in the report"

@@ -11,7 +11,10 @@ Options:
 
 from __future__ import annotations
 
+import inspect
+import json
 import os
+import sys
 import zlib
 from pathlib import Path
 
@@ -51,6 +54,12 @@ def pytest_addoption(parser):
                     help="run only the tests of this exercise ID, sheet or ID prefix (repeatable)")
     group.addoption("--exercise-report", default=None, metavar="PATH",
                     help="write per-exercise results as JSON to PATH")
+    group.addoption("--records", default=None, metavar="PATH",
+                    help="write one JSON line per collected test, test start and test result (for the grader)")
+    group.addoption("--only-nodeids", default=None, metavar="FILE",
+                    help="keep only the tests whose node IDs FILE lists, one per line")
+    group.addoption("--interface-doc", default=None, metavar="PATH",
+                    help="write the interface page (the names tests use, per exercise) to PATH")
 
 
 def pytest_configure(config):
@@ -60,6 +69,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "benchmark: pytest-benchmark timing; runs in `tox -e bench`")
     config.stash[RESULTS] = Results(catalogue_module.load())
     config.pluginmanager.register(ExerciseRecorder(config.stash[RESULTS]), "exercise-recorder")
+    if config.getoption("records") and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(RecordsWriter(config.getoption("records")), "records-writer")
     if hasattr(config, "workerinput"):
         torch.set_num_threads(1)  # xdist: one thread per worker, no oversubscription of the cores
     for pattern in config.getoption("exercise"):
@@ -103,6 +114,14 @@ def pytest_collection_modifyitems(session, config, items):
         config.stash[RESULTS].covered = covered
         config.stash[RESULTS].problems = problems
 
+    only = config.getoption("only_nodeids")
+    if only:
+        wanted_ids = set(Path(only).read_text(encoding="utf-8").split("\n")) - {""}
+        dropped = [item for item in items if item.nodeid not in wanted_ids]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item.nodeid in wanted_ids]
+
     patterns = config.getoption("exercise")
     if patterns:
         wanted = {e.id for p in patterns for e in catalogue.select(p)}
@@ -132,21 +151,35 @@ def _placement_problems(item, ids, catalogue):
 
 
 def pytest_runtest_setup(item):
+    implementation.ACCESSED.clear()   # names used from here on (fixtures included) belong to this test
     if item.get_closest_marker("gpu") and not torch.cuda.is_available():
         pytest.skip("CUDA is not available on this machine")
 
 
 class ExerciseRecorder:
     """Turns test reports into per-exercise results (on the xdist controller, reports arrive from
-    the workers with the exercise IDs in ``user_properties``)."""
+    the workers with the exercise IDs in ``user_properties``), and notes which interface names each
+    exercise's tests used."""
 
     def __init__(self, results: Results):
         self.results = results
+        self.names: dict[str, set[str]] = {}
 
     def pytest_runtest_logreport(self, report):
         ids = [value for key, value in report.user_properties if key == "exercise"]
         if ids and (outcome := _exercise_outcome(report)):
             self.results.record(ids, outcome, report.nodeid)
+        used = [name for key, value in report.user_properties if key == "impl_names" for name in value]
+        for exercise_id in ids:
+            self.names.setdefault(exercise_id, set()).update(used)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    try:
+        return (yield)
+    finally:
+        item.user_properties.append(("impl_names", sorted(implementation.ACCESSED)))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -155,6 +188,56 @@ def pytest_runtest_makereport(item, call):
     if call.excinfo is not None and call.excinfo.errisinstance(implementation.MissingName):
         report.longrepr = f"{item.nodeid}: {call.excinfo.value}"  # the message says it all
     return report
+
+
+class RecordsWriter:
+    """One JSON object per line, flushed at once: the tests collected (with their exercises), each
+    test's start and its result. A grader outside the pytest process reads this file, so a run that
+    crashes still tells which tests finished and which one was running."""
+
+    def __init__(self, path):
+        self.handle = open(path, "a", encoding="utf-8")  # open for the whole session
+        self.pending: dict[str, dict] = {}
+        self.timed_out: set[str] = set()   # exercises lost to a timeout: their other tests are skipped
+
+    def pytest_runtest_setup(self, item):
+        lost = self.timed_out & set(_exercise_ids(item))
+        if lost:
+            pytest.skip(f"not run: an earlier test of {', '.join(sorted(lost))} timed out")
+
+    def write(self, **event):
+        self.handle.write(json.dumps(event) + "\n")
+        self.handle.flush()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items):
+        for item in items:
+            self.write(event="collected", nodeid=item.nodeid, exercises=_exercise_ids(item))
+
+    def pytest_runtest_logstart(self, nodeid):
+        self.write(event="start", nodeid=nodeid)
+
+    def pytest_runtest_logreport(self, report):
+        record = self.pending.setdefault(report.nodeid, {"outcome": "passed", "message": ""})
+        if report.failed and record["outcome"] != "failed":
+            record.update(outcome="failed", message=_failure_text(report))
+            if "Timeout" in record["message"]:
+                self.timed_out.update(value for key, value in report.user_properties if key == "exercise")
+        elif report.skipped and record["outcome"] == "passed" and report.when != "teardown":
+            record.update(outcome="skipped", message=_failure_text(report))
+        if report.when == "teardown":
+            self.write(event="result", nodeid=report.nodeid, **self.pending.pop(report.nodeid))
+
+    def pytest_unconfigure(self):
+        self.handle.close()
+
+
+def _failure_text(report) -> str:
+    if isinstance(report.longrepr, tuple):          # a skip: (file, line, reason)
+        return str(report.longrepr[2])
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else str(report.longrepr)
+    return text[:2000]
 
 
 def _exercise_outcome(report) -> str | None:
@@ -176,7 +259,36 @@ def pytest_terminal_summary(terminalreporter, config):
     path = config.getoption("exercise_report")
     if path:
         Path(path).write_text(results.to_json(target), encoding="utf-8")
+    page = config.getoption("interface_doc")
+    if page:
+        recorder = config.pluginmanager.get_plugin("exercise-recorder")
+        Path(page).write_text(interface_page(recorder.names, target), encoding="utf-8")
+        terminalreporter.write_line(f"interface page written to {page}")
 
+
+
+def interface_page(names_by_exercise: dict[str, set[str]], target: str) -> str:
+    """The interface students implement: every name the spec's tests use, with its signature, the
+    first line of its docstring, and the exercises whose tests use it."""
+    module = implementation.load(target)
+    exercises_of: dict[str, list[str]] = {}
+    for exercise_id, names in names_by_exercise.items():
+        for name in names:
+            exercises_of.setdefault(name, []).append(exercise_id)
+    lines = ["# The interface of the course's solutions", "",
+             f"Generated by `pytest --interface-doc` from the names the spec's tests use (implementation: "
+             f"`{target}`). A solution defines these names at the top level of one module, package or notebook.",
+             "", "| name | signature | exercises | what it is |", "|---|---|---|---|"]
+    for name in sorted(exercises_of, key=str.lower):
+        obj = getattr(module, name, None)
+        try:
+            signature = f"`{name}{inspect.signature(obj)}`" if callable(obj) else f"`{name}` (a value)"
+        except (TypeError, ValueError):
+            signature = f"`{name}`"
+        doc = (inspect.getdoc(obj) or "").split("\n")[0] if callable(obj) else ""
+        cells = [f"`{name}`", signature, ", ".join(sorted(exercises_of[name])), doc]
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 # ------------------------------------------------------------------------------------- fixtures
@@ -184,13 +296,51 @@ def pytest_terminal_summary(terminalreporter, config):
 def impl(pytestconfig) -> implementation.Implementation:
     """The implementation under test (see spec/implementation.py)."""
     target = implementation.target_from(pytestconfig.getoption("impl"))
+    before = implementation.integrity_snapshot(_protected(pytestconfig))
     try:
         module = implementation.load(target)
     except implementation.ImplementationNotFound as exc:
         pytest.fail(str(exc), pytrace=False)
-    except Exception as exc:  # the solution's own import-time error
+    except BaseException as exc:  # the solution's own import-time error, SystemExit included
         pytest.fail(f"could not import {target}: {type(exc).__name__}: {exc}", pytrace=False)
+    changed = implementation.integrity_changes(before, _protected(pytestconfig))
+    if changed:
+        writer = pytestconfig.pluginmanager.get_plugin("records-writer")
+        if writer is not None:
+            writer.write(event="tampered", changed=changed)
+        pytest.exit(f"{target} patched the spec's machinery while it was imported: {', '.join(changed)}", returncode=3)
     return implementation.Implementation(module, target)
+
+
+def _protected(config) -> dict:
+    """What a solution must not replace: pytest's running and reporting, the spec's plugin, helpers,
+    rules and catalogue, and the numerical comparisons the helpers rely on."""
+    import _pytest.python
+    import _pytest.reports
+    import _pytest.runner
+
+    import spec.asserts
+    import spec.rules
+    targets = {
+        "_pytest.runner": (_pytest.runner, ("call_and_report", "runtestprotocol", "pytest_runtest_protocol",
+                                             "call_runtest_hook", "pytest_runtest_makereport")),
+        "_pytest.reports.TestReport": (_pytest.reports.TestReport, ("from_item_and_call", "__init__")),
+        "_pytest.python": (_pytest.python, ("pytest_pyfunc_call",)),
+        "_pytest.python.Function": (_pytest.python.Function, ("runtest",)),
+        "pytest": (pytest, ("fail", "raises", "skip", "exit")),
+        "conftest": (sys.modules[__name__], ("pytest_collection_modifyitems", "pytest_runtest_makereport",
+                                             "pytest_runtest_setup", "_exercise_outcome", "_failure_text")),
+        "ExerciseRecorder": (ExerciseRecorder, ("pytest_runtest_logreport",)),
+        "RecordsWriter": (RecordsWriter, ("write", "pytest_runtest_logreport", "pytest_runtest_logstart")),
+        "Results": (Results, ("record", "status")),
+        "spec.asserts": (spec.asserts, ("assert_close", "assert_equal", "assert_tensor", "assert_rounded")),
+        "spec.rules": (spec.rules, ("forbid", "_targets")),
+        "spec.catalogue": (catalogue_module, ("load", "parse")),
+        "numpy": (np, ("isclose", "allclose", "array_equal")),
+        "torch": (torch, ("equal", "allclose", "isclose")),
+    }
+    return {f"{label}.{name}": inspect.getattr_static(owner, name, None) for label, (owner, names) in targets.items()
+            for name in names}
 
 
 @pytest.fixture(scope="session")

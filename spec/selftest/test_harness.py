@@ -51,6 +51,8 @@ WRONG = [
     WrongCase("momentum_dampened.py", "ps09.2", {"ps09.2-5"}),
     WrongCase("conv_correlation.py", "a7.c", {"a7.conv2d"}),
     WrongCase("xavier_wrong_bound.py", "dl-a1.q4", {"dl-a1.q4b"}),
+    WrongCase("bound_without_x1.py", "ex08.vanishing", {"ex08.vanishing-bound"}),
+    WrongCase("mlp_tanh.py", "ex08.mlp", {"ex08.mlp"}),
 ]
 assert WRONG and PS09_1
 
@@ -71,6 +73,14 @@ def test_wrong_implementation_fails_exactly_its_exercises(case):
     assert got == expected, f"{case}: got {got}, but should be {expected}\n{process.stdout[-4000:]}"
     assert process.returncode == 1, f"exit code {process.returncode}, but should be 1 (tests failed)"
     assert str(IMPLS / case.target) in process.stdout, "the report header names the implementation"
+
+
+def test_corpus_has_three_wrong_solutions_per_sheet():
+    from collections import Counter
+
+    per_sheet = Counter(sheet for case in WRONG for sheet in {e.split(".")[0] for e in case.failing})
+    assert all(per_sheet[sheet] >= 3 for sheet in load().sheets), f"wrong solutions per sheet: {dict(per_sheet)}"
+    assert all(case.failing for case in WRONG), "every corpus entry names the exercises it must fail"
 
 
 def test_missing_names_are_reported_by_name():

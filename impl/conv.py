@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from impl._training import minibatch_epoch
+
 MODES = ("valid", "zero", "reflect", "replicate")
 
 KERNELS = {
@@ -124,12 +126,7 @@ def train_cnn(model: nn.Module, data, *, epochs: int = 15, lr: float = 0.01, bat
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     accuracies = []
     for _ in range(epochs):
-        order = torch.randperm(len(data.y_train), generator=generator)
-        for start in range(0, len(order), batch_size):
-            batch = order[start:start + batch_size]
-            optimizer.zero_grad()
-            nn.functional.cross_entropy(model(data.x_train[batch]), data.y_train[batch]).backward()
-            optimizer.step()
+        minibatch_epoch(model, optimizer, data.x_train, data.y_train, batch_size=batch_size, generator=generator)
         with torch.no_grad():
             accuracies.append((model(data.x_test).argmax(1) == data.y_test).float().mean().item())
     return accuracies

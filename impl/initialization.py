@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from impl._training import minibatch_epoch
 from impl.data import Split, digits_784
 
 INITS = (0.01, 0.1, 2.0, "xavier")
@@ -105,12 +106,7 @@ def train_sgd(model: MyModel, data: Split, *, epochs: int = 5, lr: float = 0.01,
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     train_acc, test_acc = [], []
     for _ in range(epochs):
-        order = torch.randperm(len(data.y_train), generator=generator)
-        for start in range(0, len(order), batch_size):
-            batch = order[start:start + batch_size]
-            optimizer.zero_grad()
-            nn.functional.cross_entropy(model(data.x_train[batch]), data.y_train[batch]).backward()
-            optimizer.step()
+        minibatch_epoch(model, optimizer, data.x_train, data.y_train, batch_size=batch_size, generator=generator)
         train_acc.append(accuracy(model, data.x_train, data.y_train))
         test_acc.append(accuracy(model, data.x_test, data.y_test))
     return train_acc, test_acc

@@ -189,12 +189,18 @@ def random_problem(rng, n, d, rank=None):
 SHAPES = [(5, 2, None), (20, 4, None), (3, 5, None), (10, 6, 3), (8, 8, 8), (1, 1, None), (30, 3, 1)]
 
 
+def symbolic_problem(n, d, w_name="w"):
+    """Symbolic X (n x d), y (n) and w (d) as sympy matrices."""
+    X = sp.Matrix(n, d, lambda i, j: sp.Symbol(f"x{i}{j}", real=True))
+    y = sp.Matrix(n, 1, lambda i, _: sp.Symbol(f"y{i}", real=True))
+    w = sp.Matrix(d, 1, lambda i, _: sp.Symbol(f"{w_name}{i}", real=True))
+    return X, y, w
+
+
 @exercise("dl-a1.q5a")
 def test_sympy_gradient_of_the_squared_loss(impl):
     n, d = 3, 2
-    X = sp.Matrix(n, d, lambda i, j: sp.Symbol(f"x{i}{j}", real=True))
-    y = sp.Matrix(n, 1, lambda i, _: sp.Symbol(f"y{i}", real=True))
-    w = sp.Matrix(d, 1, lambda i, _: sp.Symbol(f"w{i}", real=True))
+    X, y, w = symbolic_problem(n, d)
     loss = ((X * w - y).T * (X * w - y))[0, 0] / 2
     gradient = sp.Matrix([sp.diff(loss, wi) for wi in w])
     assert sp.simplify(gradient - X.T * (X * w - y)) == sp.zeros(d, 1), "sympy: grad = X^T (X w - y)"
@@ -243,9 +249,7 @@ def gd_steps(X, y, w0, alpha, k):
 @exercise("dl-a1.q5b")
 def test_first_iterates_equal_sympy(impl):
     n, d = 3, 2
-    X = sp.Matrix(n, d, lambda i, j: sp.Symbol(f"x{i}{j}", real=True))
-    y = sp.Matrix(n, 1, lambda i, _: sp.Symbol(f"y{i}", real=True))
-    w0 = sp.Matrix(d, 1, lambda i, _: sp.Symbol(f"v{i}", real=True))
+    X, y, w0 = symbolic_problem(n, d, "v")
     alpha = sp.Symbol("alpha", positive=True)
     w1 = w0 - alpha * X.T * (X * w0 - y)
     w2 = w1 - alpha * X.T * (X * w1 - y)

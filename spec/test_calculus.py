@@ -229,6 +229,11 @@ def test_sheet_answers_13(impl):
 
 
 @exercise("ps09.1-3")
+def test_without_arguments_it_answers_the_sheets_question(impl):
+    assert_close(impl.vector_function_gradients(), expected_13(*SHEET_XY_13), "defaults x=1.376, y=2.123")
+
+
+@exercise("ps09.1-3")
 @pytest.mark.parametrize("bad", [(torch.ones(2), 1.0), (1.0, torch.ones(1, 1))], ids=["x vector", "y matrix"])
 def test_vector_function_gradients_rejects_non_scalars(impl, bad):
     with pytest.raises(ValueError):
@@ -340,6 +345,13 @@ def test_sheet_answers_15(impl):
     exact_second = oracles.derivative(oracles.SIGMA, 2).subs(x, s).evalf(30)
     assert_rounded(first, exact_first, 3, "ps09 1.5: sigma'(0.173)")
     assert_rounded(second, exact_second, 3, "ps09 1.5: sigma''(0.173)")
+
+
+@exercise("ps09.1-5")
+def test_without_arguments_it_answers_the_sheets_question_15(impl):
+    for value, expected, what in zip(impl.sigmoid_derivatives(), expected_15(SHEET_X_15),
+                                     ("sigma", "sigma'", "sigma''"), strict=True):
+        assert_close(value, expected, f"{what} at the default x = 0.173")
 
 
 @exercise("ps09.1-5")

@@ -190,7 +190,7 @@ def ex08(opts: Options, out: Path, progress: Progress) -> Section:
     best, grid = impl.search_mlp(xn, yn, steps=300 if opts.quick else 1500)
     mlp = impl.fit_mlp(xn, yn, hidden_size=best["hidden_size"], activation=best["activation"], lr=best["lr"],
                        steps=300 if opts.quick else 1500)
-    small = impl.fit_mlp(xn, yn, hidden_size=2, activation="relu", lr=0.05, steps=300 if opts.quick else 1500)
+    small = impl.fit_mlp(xn, yn, hidden_size=2, activation="sigmoid", lr=0.05, steps=300 if opts.quick else 1500)
     s.table([["hidden", "activation", "lr", "validation MSE"]] +
             [[r["hidden_size"], r["activation"], r["lr"], f"{r['val_mse']:.4f}"] for r in grid])
     s.text(f"Chosen: hidden size {best['hidden_size']}, {best['activation']}, lr {best['lr']} (Adam, full batch).")
@@ -207,7 +207,7 @@ def ex08(opts: Options, out: Path, progress: Progress) -> Section:
             gx = torch.linspace(float(xn.min()), float(xn.max()), 200)[:, None]
             right.scatter(xn.numpy(), yn.numpy(), s=8, color="k", label="data")
             right.plot(gx.numpy(), mlp(gx).numpy(), label=f"MLP, hidden {best['hidden_size']}")
-            right.plot(gx.numpy(), small(gx).numpy(), label="MLP, hidden 2")
+            right.plot(gx.numpy(), small(gx).numpy(), label="MLP, hidden 2 (sigmoid)")
         right.set(title="MLP", xlabel="x")
         right.legend(fontsize=7)
     _figure(out / "ex08_predictions.png", draw, size=(9, 3.6))

@@ -142,8 +142,8 @@ def test_statistics_match_an_independent_pass(impl):
         h.retain_grad()
         acts.append(h)
     torch.nn.functional.cross_entropy(linears[-1](h), y).backward()
-    assert_close(stats.mean_activation, [float(a.mean()) for a in acts], "mean post-activation", dtype=torch.float32)
-    assert_close(stats.grad_norm, [float(a.grad.norm()) for a in acts], "||dL/dh|| per layer", dtype=torch.float32)
+    assert_close(stats.mean_activation, [a.mean().item() for a in acts], "mean post-activation", dtype=torch.float32)
+    assert_close(stats.grad_norm, [a.grad.norm().item() for a in acts], "||dL/dh|| per layer", dtype=torch.float32)
 
 
 @exercise("dl-a1.q4c")

@@ -1,9 +1,15 @@
-"""The minibatch loop shared by the solutions that train classifiers with a torch optimizer."""
+"""The minibatch loop and the accuracy shared by the solutions that train classifiers."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """The fraction of rows of x whose highest logit is the label in y."""
+    with torch.no_grad():
+        return (model(x).argmax(1) == y).float().mean().item()
 
 
 def minibatch_epoch(model: nn.Module, optimizer, x: torch.Tensor, y: torch.Tensor, *, batch_size: int,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from impl._training import minibatch_epoch
+from impl._training import accuracy, minibatch_epoch
 
 MODES = ("valid", "zero", "reflect", "replicate")
 
@@ -127,6 +127,5 @@ def train_cnn(model: nn.Module, data, *, epochs: int = 15, lr: float = 0.01, bat
     accuracies = []
     for _ in range(epochs):
         minibatch_epoch(model, optimizer, data.x_train, data.y_train, batch_size=batch_size, generator=generator)
-        with torch.no_grad():
-            accuracies.append((model(data.x_test).argmax(1) == data.y_test).float().mean().item())
+        accuracies.append(accuracy(model, data.x_test, data.y_test))
     return accuracies

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from impl._training import minibatch_epoch
+from impl._training import accuracy, minibatch_epoch
 from impl.data import Split, digits_784
 
 INITS = (0.01, 0.1, 2.0, "xavier")
@@ -93,10 +93,6 @@ def layer_statistics(model: MyModel, x: torch.Tensor, y: torch.Tensor) -> LayerS
     model.zero_grad()
     return stats
 
-
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    with torch.no_grad():
-        return (model(x).argmax(1) == y).float().mean().item()
 
 
 def train_sgd(model: MyModel, data: Split, *, epochs: int = 5, lr: float = 0.01, batch_size: int = 128,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from impl._training import accuracy
 from impl.data import Split, two_moons
 
 ACTIVATIONS = {"relu": torch.relu, "sigmoid": torch.sigmoid}
@@ -58,10 +59,6 @@ class MoonsHistory:
     train_accuracy: float = float("nan")
     test_accuracy: float = float("nan")
 
-
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    with torch.no_grad():
-        return (model(x).argmax(1) == y).float().mean().item()
 
 
 def train_moons(model: MoonsNet, data: Split | None = None, *, steps: int = 300, lr: float = 0.01,

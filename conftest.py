@@ -34,6 +34,7 @@ COVERED_IDS = pytest.StashKey[set]()
 ALL_MODULES_COLLECTED = pytest.StashKey[bool]()
 UNMARKED = pytest.StashKey[list]()  # (nodeid, problem) of tests in topic modules that break the rules
 RESULTS = pytest.StashKey[Results]()
+LOADED = pytest.StashKey[tuple]()   # (Implementation or None, why it could not be loaded or None)
 
 # The autouse ``seed`` fixture is function-scoped; it only seeds, so hypothesis reusing it across
 # examples is harmless.
@@ -58,6 +59,12 @@ def pytest_addoption(parser):
                     help="write one JSON line per collected test, test start and test result (for the grader)")
     group.addoption("--only-nodeids", default=None, metavar="FILE",
                     help="keep only the tests whose node IDs FILE lists, one per line")
+    group.addoption("--alias", default=None, metavar="FILE",
+                    help="a TOML file mapping the implementation's own names onto the interface, one line each: "
+                         f"their_name = \"interface_name\" (else ${implementation.ALIAS_ENV_VAR})")
+    group.addoption("--notebook-budget", type=float, default=None, metavar="SECONDS",
+                    help="time budget of a notebook implementation's cells, apart from the tests' timeouts "
+                         "(default 120)")
     group.addoption("--interface-doc", default=None, metavar="PATH",
                     help="write the interface page (the names tests use, per exercise) to PATH")
 
@@ -67,6 +74,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: longer than a second or two; runs in `tox -e slow`")
     config.addinivalue_line("markers", "gpu: needs CUDA; skipped cleanly where CUDA is absent")
     config.addinivalue_line("markers", "benchmark: pytest-benchmark timing; runs in `tox -e bench`")
+    config.addinivalue_line("markers", "robustness: a quality check no sheet asks for (clear errors for bad input, "
+                                       "dtype kept, inputs left alone); reported apart, costs no points")
     config.stash[RESULTS] = Results(catalogue_module.load())
     config.pluginmanager.register(ExerciseRecorder(config.stash[RESULTS]), "exercise-recorder")
     if config.getoption("records") and not hasattr(config, "workerinput"):
@@ -90,6 +99,10 @@ def _exercise_ids(item) -> list[str]:
     return [eid for mark in item.iter_markers("exercise") for eid in mark.args]
 
 
+def _tier(item) -> str:
+    return "robustness" if item.get_closest_marker("robustness") else "points"
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session, config, items):
     catalogue = catalogue_module.load()
@@ -99,11 +112,17 @@ def pytest_collection_modifyitems(session, config, items):
         listing = "\n".join(f"  {eid!r} in {nodeid}" for eid, nodeid in unknown)
         raise pytest.UsageError(f"tests name exercise IDs missing from spec/catalogue.toml:\n{listing}")
 
+    patterns = config.getoption("exercise")
+    wanted = {e.id for p in patterns for e in catalogue.select(p)} if patterns else set(catalogue.ids)
     covered, problems = set(), []
     for item in items:
         ids = _exercise_ids(item)
         covered.update(ids)
-        item.user_properties.extend(("exercise", eid) for eid in ids)
+        # a test that verifies several exercises reports only to those selected: `--exercise dl-a1.q2b`
+        # must not earn dl-a1.q2c through a test the two share
+        item.user_properties.extend(("exercise", eid) for eid in ids if eid in wanted)
+        item.user_properties.append(("tier", _tier(item)))
+        item.user_properties.append(("requests_impl", "impl" in getattr(item, "fixturenames", ())))
         problems.extend(_placement_problems(item, ids, catalogue))
     collected_files = {Path(str(item.path)).resolve() for item in items}
     complete = _exercise_modules() <= collected_files
@@ -122,9 +141,7 @@ def pytest_collection_modifyitems(session, config, items):
             config.hook.pytest_deselected(items=dropped)
         items[:] = [item for item in items if item.nodeid in wanted_ids]
 
-    patterns = config.getoption("exercise")
     if patterns:
-        wanted = {e.id for p in patterns for e in catalogue.select(p)}
         keep = [item for item in items if wanted & set(_exercise_ids(item))]
         deselected = [item for item in items if not wanted & set(_exercise_ids(item))]
         if deselected:
@@ -166,10 +183,10 @@ class ExerciseRecorder:
         self.names: dict[str, set[str]] = {}
 
     def pytest_runtest_logreport(self, report):
-        ids = [value for key, value in report.user_properties if key == "exercise"]
-        if ids and (outcome := _exercise_outcome(report)):
-            self.results.record(ids, outcome, report.nodeid)
-        used = [name for key, value in report.user_properties if key == "impl_names" for name in value]
+        ids = _property(report, "exercise")
+        if ids and (outcome := counted_outcome(report)):
+            self.results.record(ids, outcome, report.nodeid, tier=_property(report, "tier", ["points"])[0])
+        used = [name for value in _property(report, "impl_names") for name in value]
         for exercise_id in ids:
             self.names.setdefault(exercise_id, set()).update(used)
 
@@ -179,7 +196,7 @@ def pytest_runtest_call(item):
     try:
         return (yield)
     finally:
-        item.user_properties.append(("impl_names", sorted(implementation.ACCESSED)))
+        item.user_properties.append(("impl_names", sorted(implementation.ACCESSED - implementation.PROBES)))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -212,13 +229,17 @@ class RecordsWriter:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items):
         for item in items:
-            self.write(event="collected", nodeid=item.nodeid, exercises=_exercise_ids(item))
+            self.write(event="collected", nodeid=item.nodeid,
+                       exercises=[value for key, value in item.user_properties if key == "exercise"],
+                       tier=_tier(item))
 
     def pytest_runtest_logstart(self, nodeid):
         self.write(event="start", nodeid=nodeid)
 
     def pytest_runtest_logreport(self, report):
-        record = self.pending.setdefault(report.nodeid, {"outcome": "passed", "message": ""})
+        record = self.pending.setdefault(report.nodeid, {"outcome": "passed", "message": "", "counted": False,
+                                                         "tier": _property(report, "tier", ["points"])[0]})
+        record["counted"] = record["counted"] or counted_outcome(report) is not None
         if report.failed and record["outcome"] != "failed":
             record.update(outcome="failed", message=_failure_text(report))
             if "Timeout" in record["message"]:
@@ -230,6 +251,25 @@ class RecordsWriter:
 
     def pytest_unconfigure(self):
         self.handle.close()
+
+
+def _property(report, key, default=None) -> list:
+    values = [value for k, value in report.user_properties if k == key]
+    return values or (default or [])
+
+
+def counted_outcome(report) -> str | None:
+    """The outcome this phase's report gives the test's exercises, or None where it gives none.
+
+    Only tests that reach the implementation under test count: a call counts when it used a name of
+    the implementation, a failed or skipped setup or teardown when the test asks for the ``impl``
+    fixture. A test that never touches the implementation checks the spec itself."""
+    outcome = _exercise_outcome(report)
+    if outcome is None:
+        return None
+    if report.when == "call" and not hasattr(report, "wasxfail"):
+        return outcome if any(_property(report, "impl_names")) else None
+    return outcome if _property(report, "requests_impl", [False])[0] else None
 
 
 def _failure_text(report) -> str:
@@ -256,6 +296,14 @@ def pytest_terminal_summary(terminalreporter, config):
     terminalreporter.section(f"exercises of {target}")
     for line in results.table():
         terminalreporter.write_line(line)
+    loaded, _ = config.stash.get(LOADED, (None, None))
+    run = loaded.notebook_run if loaded is not None else None
+    if run is not None:
+        terminalreporter.section(f"notebook {run.path.name}: {len(run.cells)} code cells in {run.seconds:.1f} s")
+        for cell in run.failed:
+            terminalreporter.write_line(f"failed: {cell.describe()}")
+        for magic in run.not_run_magics:
+            terminalreporter.write_line(f"not run: {magic}")
     path = config.getoption("exercise_report")
     if path:
         Path(path).write_text(results.to_json(target), encoding="utf-8")
@@ -292,24 +340,46 @@ def interface_page(names_by_exercise: dict[str, set[str]], target: str) -> str:
 
 
 # ------------------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="session")
-def impl(pytestconfig) -> implementation.Implementation:
-    """The implementation under test (see spec/implementation.py)."""
-    target = implementation.target_from(pytestconfig.getoption("impl"))
-    before = implementation.integrity_snapshot(_protected(pytestconfig))
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session):
+    """Load the implementation under test once, after collection and before the first test, so that
+    a notebook's cells run under their own time budget, not inside the first test's timeout."""
+    if any("impl" in getattr(item, "fixturenames", ()) for item in session.items):
+        session.config.stash[LOADED] = _load_implementation(session.config)
+
+
+def _load_implementation(config) -> tuple:
+    target = implementation.target_from(config.getoption("impl"))
+    before = implementation.integrity_snapshot(_protected(config))
     try:
-        module = implementation.load(target)
+        alias_file = config.getoption("alias") or os.environ.get(implementation.ALIAS_ENV_VAR)
+        aliases = implementation.read_aliases(alias_file) if alias_file else {}
+        module = implementation.load(target, notebook_budget=config.getoption("notebook_budget"))
     except implementation.ImplementationNotFound as exc:
-        pytest.fail(str(exc), pytrace=False)
+        return None, str(exc)
     except BaseException as exc:  # the solution's own import-time error, SystemExit included
-        pytest.fail(f"could not import {target}: {type(exc).__name__}: {exc}", pytrace=False)
-    changed = implementation.integrity_changes(before, _protected(pytestconfig))
+        return None, f"could not import {target}: {type(exc).__name__}: {exc}"
+    changed = implementation.integrity_changes(before, _protected(config))
+    writer = config.pluginmanager.get_plugin("records-writer")
     if changed:
-        writer = pytestconfig.pluginmanager.get_plugin("records-writer")
         if writer is not None:
             writer.write(event="tampered", changed=changed)
         pytest.exit(f"{target} patched the spec's machinery while it was imported: {', '.join(changed)}", returncode=3)
-    return implementation.Implementation(module, target)
+    loaded = implementation.Implementation(module, target, aliases)
+    if writer is not None and loaded.notebook_run is not None:
+        writer.write(event="notebook", **loaded.notebook_run.as_dict())
+    return loaded, None
+
+
+@pytest.fixture(scope="session")
+def impl(pytestconfig) -> implementation.Implementation:
+    """The implementation under test (see spec/implementation.py), loaded before the first test."""
+    if LOADED not in pytestconfig.stash:
+        pytestconfig.stash[LOADED] = _load_implementation(pytestconfig)
+    loaded, error = pytestconfig.stash[LOADED]
+    if error is not None:
+        pytest.fail(error, pytrace=False)
+    return loaded
 
 
 def _protected(config) -> dict:
@@ -331,6 +401,7 @@ def _protected(config) -> dict:
         "conftest": (sys.modules[__name__], ("pytest_collection_modifyitems", "pytest_runtest_makereport",
                                              "pytest_runtest_setup", "_exercise_outcome", "_failure_text")),
         "ExerciseRecorder": (ExerciseRecorder, ("pytest_runtest_logreport",)),
+        "conftest.counted": (sys.modules[__name__], ("counted_outcome", "_property", "_tier")),
         "RecordsWriter": (RecordsWriter, ("write", "pytest_runtest_logreport", "pytest_runtest_logstart")),
         "Results": (Results, ("record", "status")),
         "spec.asserts": (spec.asserts, ("assert_close", "assert_equal", "assert_tensor", "assert_rounded")),

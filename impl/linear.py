@@ -15,138 +15,81 @@ from impl._checks import as_float_tensor
 
 
 # ---------------------------------------------------------------------------------- ex08
-def my_mse(prediction: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """Squared error, averaged (``"mean"``, like nn.MSELoss) or summed (``"sum"``)."""
-    if prediction.shape != target.shape:
-        raise ValueError(f"prediction and target must have one shape, got {tuple(prediction.shape)} "
-                         f"and {tuple(target.shape)}")
-    if reduction not in ("mean", "sum"):
-        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
-    squared = (prediction - target) ** 2
-    return squared.mean() if reduction == "mean" else squared.sum()
-
-
+# The course template's interface: MyLinearRegression(), mselossfunc(pred, y),
+# train(features, labels, model, lossfunc, optimizer, num_epoch), NNLinearRegression(), MLP(hidden_size).
 class MyLinearRegression:
-    """ex08 exercise 2: y = a x + b on raw tensors (a, b require grad). Zero init by default."""
+    """ex08 exercise 2: y = w x + b on raw tensors. ``parameters()`` is the list [w, b] (each of shape
+    (1,), requiring grad); zero init."""
 
-    def __init__(self, a: float = 0.0, b: float = 0.0, dtype=torch.float32):
-        self.a = torch.tensor(float(a), dtype=dtype, requires_grad=True)
-        self.b = torch.tensor(float(b), dtype=dtype, requires_grad=True)
+    def __init__(self):
+        self.w = torch.zeros(1, requires_grad=True)
+        self.b = torch.zeros(1, requires_grad=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.a * x + self.b
-
-    __call__ = forward
+        """Predictions of the shape of x: an N x 1 column for an N x 1 column."""
+        return x * self.w + self.b
 
     def parameters(self) -> list[torch.Tensor]:
-        return [self.a, self.b]
+        return [self.w, self.b]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward(x)
 
 
-class MyLinearRegressionModule(nn.Module):
-    """ex08 exercise 3: the same model as an nn.Module with nn.Parameter only."""
-
-    def __init__(self, a: float = 0.0, b: float = 0.0, dtype=torch.float32):
-        super().__init__()
-        self.a = nn.Parameter(torch.tensor(float(a), dtype=dtype))
-        self.b = nn.Parameter(torch.tensor(float(b), dtype=dtype))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.a * x + self.b
+def mselossfunc(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The mean squared error, averaged like nn.MSELoss. pred and y must have one shape (an N
+    vector against an N x 1 column would broadcast to N x N)."""
+    if pred.shape != y.shape:
+        raise ValueError(f"pred and y must have one shape, got {tuple(pred.shape)} and {tuple(y.shape)}")
+    return ((pred - y) ** 2).mean()
 
 
-def nn_linear_regression(a: float | None = None, b: float | None = None, dtype=torch.float32):
-    """ex08 exercise 3: (nn.Linear(1, 1), nn.MSELoss()) from pre-existing modules only. With a and
-    b None the layer keeps nn.Linear's own init: weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))
-    = U(-1, 1) here, which is why its fit differs from the zero-initialised versions after a fixed
-    number of steps (same fixed point, different start). nn.MSELoss averages over the samples, like
-    my_mse; a summed loss would scale every step by N."""
-    layer = nn.Linear(1, 1, dtype=dtype)
-    if a is not None or b is not None:
-        with torch.no_grad():
-            layer.weight.fill_(0.0 if a is None else a)
-            layer.bias.fill_(0.0 if b is None else b)
-    return layer, nn.MSELoss()
-
-
-def train(model, x, y, *, lr: float = 0.01, steps: int = 100, loss_fn=my_mse) -> list[float]:
-    """ex08: full-batch gradient descent. The gradients are cleared before every backward pass
-    (otherwise they accumulate across steps). Returns the loss before each step."""
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    if len(x) == 0 or len(x) != len(y):
-        raise ValueError(f"x and y must be non-empty and of one length, got {len(x)} and {len(y)}")
-    params = list(model.parameters())
+def train(features, labels, model, lossfunc, optimizer, num_epoch: int) -> list[float]:
+    """ex08: ``num_epoch`` full-batch steps of ``optimizer`` on ``lossfunc(model(features), labels)``.
+    features and labels are float32 numpy arrays of shape (N, 1). The gradients are cleared before
+    every backward pass (otherwise they accumulate across steps). Returns the loss before each step."""
+    if isinstance(num_epoch, bool) or not isinstance(num_epoch, int) or num_epoch < 0:
+        raise ValueError(f"num_epoch must be a non-negative integer, got {num_epoch!r}")
+    inputs, targets = torch.as_tensor(features), torch.as_tensor(labels)
+    if len(inputs) == 0 or len(inputs) != len(targets):
+        raise ValueError(f"features and labels must be non-empty and of one length, got {len(inputs)} "
+                         f"and {len(targets)}")
     losses = []
-    for _ in range(steps):
-        for p in params:
-            p.grad = None
-        loss = loss_fn(model(x), y)
+    for _ in range(num_epoch):
+        optimizer.zero_grad()
+        loss = lossfunc(model(inputs), targets)
         loss.backward()
-        with torch.no_grad():
-            for p in params:
-                p -= lr * p.grad
+        optimizer.step()
         losses.append(loss.item())
     return losses
 
 
-NN_LINEAR_ANSWER = (
-    "Yes, after a fixed number of steps: nn.Linear starts from its own random init "
-    "(weight and bias ~ U(-1, 1) for one input) instead of zeros, so the trajectory differs; both "
-    "converge to the same least-squares fit. nn.MSELoss averages like our MSE, so with the same "
-    "init the two follow identical trajectories (a summed loss would act like a learning rate N times larger)."
-)
+class NNLinearRegression(nn.Module):
+    """ex08 exercise 3: the same model as an nn.Module subclass declaring its own nn.Parameters
+    (no pre-existing modules of the nn package)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(1))
+        self.b = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.w + self.b
 
 
 class MLP(nn.Module):
-    """ex08: Linear(1, hidden) -> sigmoid or ReLU -> Linear(hidden, 1)."""
+    """ex08: Linear(1, hidden_size) -> sigmoid -> Linear(hidden_size, 1)."""
 
-    def __init__(self, hidden_size: int = 2, activation: str = "relu"):
+    def __init__(self, hidden_size: int):
         super().__init__()
         if isinstance(hidden_size, bool) or not isinstance(hidden_size, int) or hidden_size < 1:
             raise ValueError(f"hidden_size must be a positive integer, got {hidden_size!r}")
-        if activation not in ("relu", "sigmoid"):
-            raise ValueError(f"activation must be 'relu' or 'sigmoid', got {activation!r}")
         self.hidden = nn.Linear(1, hidden_size)
-        self.activation = nn.ReLU() if activation == "relu" else nn.Sigmoid()
+        self.activation = nn.Sigmoid()
         self.output = nn.Linear(hidden_size, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.output(self.activation(self.hidden(x)))
-
-
-def fit_mlp(x, y, *, hidden_size: int, activation: str, lr: float, steps: int = 1500, seed: int = 0) -> MLP:
-    """Full-batch Adam on the MSE from a seeded init."""
-    torch.manual_seed(seed)
-    model = MLP(hidden_size, activation)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    for _ in range(steps):
-        optimizer.zero_grad()
-        my_mse(model(x), y).backward()
-        optimizer.step()
-    return model
-
-
-def search_mlp(x, y, *, hidden_sizes=(2, 8, 32), activations=("relu", "sigmoid"), lrs=(0.01, 0.05),
-               steps: int = 1500, seed: int = 0) -> tuple[dict, list[dict]]:
-    """ex08: a grid search of MLP hyper-parameters, scored by the MSE on a held-out quarter of the
-    data (a seeded split); deterministic for a seed. Returns (the best configuration, every row)."""
-    from sklearn.model_selection import train_test_split
-
-    index = np.arange(len(x))
-    fit_index, val_index = train_test_split(index, test_size=0.25, random_state=seed)
-    rows = []
-    for hidden in hidden_sizes:
-        for activation in activations:
-            for lr in lrs:
-                model = fit_mlp(x[fit_index], y[fit_index], hidden_size=hidden, activation=activation,
-                                lr=lr, steps=steps, seed=seed)
-                with torch.no_grad():
-                    score = my_mse(model(x[val_index]), y[val_index]).item()
-                rows.append({"hidden_size": hidden, "activation": activation, "lr": lr, "val_mse": score})
-    best = min(rows, key=lambda r: (r["val_mse"], r["hidden_size"], r["activation"], r["lr"]))
-    return best, rows
 
 
 # ---------------------------------------------------------------------------- dl-a1 question 5
@@ -274,7 +217,7 @@ def sgd_linear(x, y, *, batch_size: int = 32, lr: float = 0.01, epochs: int = 10
     for _ in range(epochs):
         for inputs, targets in loader:
             params.grad = None
-            loss = my_mse(linear_predict(params, inputs), targets)
+            loss = mselossfunc(linear_predict(params, inputs), targets)
             loss.backward()
             with torch.no_grad():
                 step = params.grad if velocity is None or momentum == 0 else momentum * velocity + params.grad
@@ -283,9 +226,9 @@ def sgd_linear(x, y, *, batch_size: int = 32, lr: float = 0.01, epochs: int = 10
             run.batch_losses.append(loss.item())
         run.snapshots.append(params.detach().clone())
         with torch.no_grad():
-            run.train_mse.append(my_mse(linear_predict(params, x), y).item())
+            run.train_mse.append(mselossfunc(linear_predict(params, x), y).item())
             if x_val is not None:
-                run.val_mse.append(my_mse(linear_predict(params, x_val), y_val).item())
+                run.val_mse.append(mselossfunc(linear_predict(params, x_val), y_val).item())
     run.params = params.detach().clone()
     return run
 
@@ -312,8 +255,8 @@ def test_mse_last_vs_best(run: SGDRun, x_test, y_test) -> tuple[float, float]:
     """ps09 2.4: test MSE with the last epoch's parameters and with the best-validation epoch's."""
     _, best = best_epochs(run)
     with torch.no_grad():
-        last = my_mse(linear_predict(run.snapshots[-1], x_test), y_test).item()
-        at_best = my_mse(linear_predict(run.snapshots[best], x_test), y_test).item()
+        last = mselossfunc(linear_predict(run.snapshots[-1], x_test), y_test).item()
+        at_best = mselossfunc(linear_predict(run.snapshots[best], x_test), y_test).item()
     return last, at_best
 
 

@@ -168,46 +168,61 @@ def ex08(opts: Options, out: Path, progress: Progress) -> Section:
 
     s = Section("ex08")
     s.heading("Exercises 2-3: linear regression three ways, and an MLP")
-    x, y = impl.ex08_linear_data()
+    from torch import nn
+
+    from impl.data import ex08_linear_data, ex08_nonlinear_data
+
+    x, y = ex08_linear_data()
     fits = {}
-    tensors = impl.MyLinearRegression()
-    impl.train(tensors, x, y, lr=0.02, steps=2000)
-    fits["tensors (MyLinearRegression)"] = tensors
-    module = impl.MyLinearRegressionModule()
-    impl.train(module, x, y, lr=0.02, steps=2000)
-    fits["nn.Module + nn.Parameter"] = module
     torch.manual_seed(0)
-    layer, loss = impl.nn_linear_regression()
-    impl.train(layer, x, y, lr=0.02, steps=2000, loss_fn=loss)
-    fits["nn.Linear + nn.MSELoss (own init)"] = layer
-    rows = [["version", "a (slope)", "b (bias)"]]
+    for name, model, lossfunc in (("tensors (MyLinearRegression)", impl.MyLinearRegression(), impl.mselossfunc),
+                                  ("nn.Module + nn.Parameter", impl.NNLinearRegression(), impl.mselossfunc),
+                                  ("nn.Linear + nn.MSELoss (own init)", nn.Linear(1, 1), nn.MSELoss())):
+        impl.train(x, y, model, lossfunc, torch.optim.SGD(model.parameters(), lr=0.02), 2000)
+        fits[name] = model
+    rows = [["version", "w (slope)", "b (bias)"]]
     for name, model in fits.items():
-        a, b = (model.weight, model.bias) if hasattr(model, "weight") else (model.a, model.b)
-        rows.append([name, _r3(a.reshape(())), _r3(b.reshape(()))])
+        w, b = list(model.parameters())
+        rows.append([name, _r3(w.reshape(())), _r3(b.reshape(()))])
     s.table(rows)
-    s.text("Does nn.Linear differ, and why? " + impl.NN_LINEAR_ANSWER)
-    xn, yn = impl.ex08_nonlinear_data()
-    best, grid = impl.search_mlp(xn, yn, steps=300 if opts.quick else 1500)
-    mlp = impl.fit_mlp(xn, yn, hidden_size=best["hidden_size"], activation=best["activation"], lr=best["lr"],
-                       steps=300 if opts.quick else 1500)
-    small = impl.fit_mlp(xn, yn, hidden_size=2, activation="sigmoid", lr=0.05, steps=300 if opts.quick else 1500)
-    s.table([["hidden", "activation", "lr", "validation MSE"]] +
-            [[r["hidden_size"], r["activation"], r["lr"], f"{r['val_mse']:.4f}"] for r in grid])
-    s.text(f"Chosen: hidden size {best['hidden_size']}, {best['activation']}, lr {best['lr']} (Adam, full batch).")
+    xn, yn = ex08_nonlinear_data()
+    epochs = 300 if opts.quick else 1500
+    cut = len(xn) * 3 // 4
+    order = np.random.default_rng(0).permutation(len(xn))
+    fit_rows, val_rows = order[:cut], order[cut:]
+
+    def fit_mlp(hidden, lr, rows):
+        torch.manual_seed(0)
+        model = impl.MLP(hidden)
+        impl.train(xn[rows], yn[rows], model, nn.MSELoss(), torch.optim.Adam(model.parameters(), lr=lr), epochs)
+        return model
+
+    grid = []
+    for hidden in (2, 8, 32):
+        for lr in (0.01, 0.05):
+            model = fit_mlp(hidden, lr, fit_rows)
+            with torch.no_grad():
+                mse = float(nn.functional.mse_loss(model(torch.as_tensor(xn[val_rows])), torch.as_tensor(yn[val_rows])))
+            grid.append({"hidden_size": hidden, "lr": lr, "val_mse": mse})
+    best = min(grid, key=lambda r: r["val_mse"])
+    mlp = fit_mlp(best["hidden_size"], best["lr"], np.arange(len(xn)))
+    small = fit_mlp(2, 0.05, np.arange(len(xn)))
+    s.table([["hidden", "lr", "validation MSE"]] + [[r["hidden_size"], r["lr"], f"{r['val_mse']:.4f}"] for r in grid])
+    s.text(f"Chosen: hidden size {best['hidden_size']}, lr {best['lr']} (Adam, full batch, {epochs} epochs).")
 
     def draw(figure):
         left, right = figure.subplots(1, 2)
         grid_x = torch.linspace(float(x.min()), float(x.max()), 100)[:, None]
-        left.scatter(x.numpy(), y.numpy(), s=12, color="k", label="data")
+        left.scatter(x, y, s=12, color="k", label="data")
         with torch.no_grad():
             for name, model in fits.items():
                 left.plot(grid_x.numpy(), model(grid_x).numpy(), label=name.split(" (")[0])
             left.set(title="linear models", xlabel="x", ylabel="y")
             left.legend(fontsize=7)
             gx = torch.linspace(float(xn.min()), float(xn.max()), 200)[:, None]
-            right.scatter(xn.numpy(), yn.numpy(), s=8, color="k", label="data")
+            right.scatter(xn, yn, s=8, color="k", label="data")
             right.plot(gx.numpy(), mlp(gx).numpy(), label=f"MLP, hidden {best['hidden_size']}")
-            right.plot(gx.numpy(), small(gx).numpy(), label="MLP, hidden 2 (sigmoid)")
+            right.plot(gx.numpy(), small(gx).numpy(), label="MLP, hidden 2")
         right.set(title="MLP", xlabel="x")
         right.legend(fontsize=7)
     _figure(out / "ex08_predictions.png", draw, size=(9, 3.6))

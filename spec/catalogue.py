@@ -22,6 +22,25 @@ class Exercise:
     points: float
     topic: str
     pending: bool = False
+    manual_points: float = 0      # graded by hand: prose, proofs, judgements by eye
+    manual: str = ""              # what the human grader reads for
+    answer: str = ""              # the reference answer shown to them
+
+    def __post_init__(self):
+        if not 0 <= self.manual_points <= self.points:
+            raise ValueError(f"{self.id}: manual_points {self.manual_points} outside [0, {self.points}]")
+        if self.manual_points and not (self.manual and self.answer):
+            raise ValueError(f"{self.id}: a manual item needs `manual` (the question) and `answer`")
+
+    @property
+    def auto_points(self) -> float:
+        """The points the spec's tests award."""
+        return self.points - self.manual_points
+
+    @property
+    def fully_manual(self) -> bool:
+        """Graded by hand only: its tests check the reference's worked answer, never a submission."""
+        return self.manual_points == self.points
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,8 @@ class TestResult:
     outcome: str = "not run"     # passed | failed | skipped | crashed | not run
     message: str = ""
     seconds: float = 0.0
+    tier: str = "points"         # points | robustness (reported apart, no points)
+    counted: bool = True         # False: the test never reached the submission (a check of the spec itself)
 
 
 @dataclass
@@ -59,18 +61,28 @@ class Grade:
     error: str = ""              # a problem with the submission as a whole
     tampered: list[str] = field(default_factory=list)
     runs: int = 0
+    notebook: dict | None = None  # the cell-by-cell run of a notebook submission
+    selection: tuple = ()
 
     def exercise_rows(self) -> list[dict]:
         catalogue = load()
         by_exercise: dict[str, list[TestResult]] = {e.id: [] for e in catalogue.exercises}
+        robust: dict[str, list[TestResult]] = {e.id: [] for e in catalogue.exercises}
         for test in self.tests.values():
             for exercise_id in test.exercises:
-                by_exercise.setdefault(exercise_id, []).append(test)
+                if test.tier == "robustness":
+                    robust.setdefault(exercise_id, []).append(test)
+                elif test.counted or test.outcome in ("crashed", "not run"):
+                    by_exercise.setdefault(exercise_id, []).append(test)
         rows = []
         for exercise in catalogue.exercises:
+            if not _selected(exercise.id, self.selection):
+                continue
             tests = by_exercise[exercise.id]
             outcomes = [t.outcome for t in tests]
-            if not tests:
+            if exercise.fully_manual:
+                status = "by hand"
+            elif not tests:
                 status = "not graded"
             elif self.tampered:
                 status = "failed"
@@ -82,10 +94,16 @@ class Grade:
                 status = "skipped"
             failures = [{"test": t.nodeid, "outcome": t.outcome, "message": t.message}
                         for t in tests if t.outcome in ("failed", "crashed", "not run")]
+            quality = robust[exercise.id]
             rows.append({"id": exercise.id, "sheet": exercise.sheet, "title": exercise.title,
-                         "points": exercise.points, "earned": exercise.points if status == "passed" else 0,
-                         "status": status, "tests": len(tests), "passed": outcomes.count("passed"),
-                         "failures": failures})
+                         "points": exercise.auto_points, "earned": exercise.auto_points if status == "passed" else 0,
+                         "manual_points": exercise.manual_points, "status": status, "tests": len(tests),
+                         "passed": outcomes.count("passed"), "failures": failures,
+                         "robustness": {"passed": sum(t.outcome == "passed" for t in quality),
+                                        "failed": [{"test": t.nodeid, "message": t.message} for t in quality
+                                                   if t.outcome in ("failed", "crashed")]},
+                         "manual": ({"question": exercise.manual, "answer": exercise.answer}
+                                    if exercise.manual_points else None)})
         return rows
 
     def as_dict(self) -> dict:
@@ -94,22 +112,36 @@ class Grade:
         for row in rows:
             if row["status"] == "not graded":
                 continue
-            sheet = sheets.setdefault(row["sheet"], {"points": 0, "earned": 0, "exercises": []})
+            sheet = sheets.setdefault(row["sheet"], {"points": 0, "earned": 0, "manual_points": 0,
+                                                     "robustness": {"passed": 0, "failed": 0}, "exercises": []})
             sheet["points"] += row["points"]
             sheet["earned"] += row["earned"]
+            sheet["manual_points"] += row["manual_points"]
+            sheet["robustness"]["passed"] += row["robustness"]["passed"]
+            sheet["robustness"]["failed"] += len(row["robustness"]["failed"])
             sheet["exercises"].append(row)
+        total = lambda key: sum(s[key] for s in sheets.values())
         return {"target": self.target, "error": self.error, "tampered": self.tampered, "runs": self.runs,
-                "earned": sum(s["earned"] for s in sheets.values()),
-                "points": sum(s["points"] for s in sheets.values()), "sheets": sheets}
+                "earned": total("earned"), "points": total("points"), "manual_points": total("manual_points"),
+                "robustness": {k: sum(s["robustness"][k] for s in sheets.values()) for k in ("passed", "failed")},
+                "notebook": self.notebook, "sheets": sheets}
+
+
+def _selected(exercise_id: str, selection) -> bool:
+    return not selection or any(exercise_id.startswith(pattern) for pattern in selection)
 
 
 def _run_spec(target: str, records: Path, *, selection, only: Path | None, timeout: float, slow: bool,
-              run_timeout: float) -> int | str:
+              run_timeout: float, alias: str | None = None, notebook_budget: float | None = None) -> int | str:
     command = [sys.executable, "-m", "pytest", *GRADED_PATHS, "-q", "-p", "no:randomly", "-p", "no:xdist",
                "-p", "no:cacheprovider", "-p", "timeout", f"--timeout={timeout}", "--timeout-method=signal",
                f"--impl={target}", f"--records={records}",
                "-m", "not benchmark" if slow else "not slow and not benchmark",
                *(f"--ignore={p}" for p in NOT_GRADED), *(f"--exercise={s}" for s in selection)]
+    if alias:
+        command.append(f"--alias={alias}")
+    if notebook_budget is not None:
+        command.append(f"--notebook-budget={notebook_budget}")
     if only is not None:
         command.append(f"--only-nodeids={only}")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "SPEC_IMPL"))}
@@ -155,10 +187,13 @@ def _read_records(path: Path) -> list[dict]:
 
 
 def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_timeout: float = 1800,
-          max_runs: int = 25) -> Grade:
+          max_runs: int = 25, alias: str | None = None, notebook_budget: float | None = None) -> Grade:
     """Run the spec on ``target`` (see the module docstring) and return its grade."""
     target = str(target)
-    result = Grade(target)
+    result = Grade(target, selection=tuple(selection))
+    # the exercises graded by hand alone are not run on a submission: their tests check the
+    # reference's worked answer, whose names no sheet asks a student to define
+    selection = tuple(e.id for e in load().exercises if not e.fully_manual and _selected(e.id, selection))
     path = Path(target)
     if not path.exists():
         result.error = f"{target}: no such file or folder"
@@ -176,14 +211,18 @@ def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_
             records = Path(tmp) / f"records-{result.runs}.jsonl"
             started = time.perf_counter()
             code = _run_spec(target, records, selection=selection, only=only, timeout=timeout, slow=slow,
-                             run_timeout=run_timeout)
+                             run_timeout=run_timeout, alias=alias, notebook_budget=notebook_budget)
             events = _read_records(records)
             for event in events:
                 if event["event"] == "collected" and event["nodeid"] not in result.tests:
-                    result.tests[event["nodeid"]] = TestResult(event["nodeid"], event["exercises"])
+                    result.tests[event["nodeid"]] = TestResult(event["nodeid"], event["exercises"],
+                                                               tier=event.get("tier", "points"))
                 elif event["event"] == "result" and event["nodeid"] in result.tests:
                     test = result.tests[event["nodeid"]]
                     test.outcome, test.message = event["outcome"], event["message"]
+                    test.counted = bool(event.get("counted", True))
+                elif event["event"] == "notebook" and result.notebook is None:
+                    result.notebook = {k: event[k] for k in ("path", "seconds", "cells")}
                 elif event["event"] == "tampered":
                     result.tampered = event["changed"]
             if result.tampered:
@@ -219,19 +258,39 @@ def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_
 
 
 # ------------------------------------------------------------------------------------ output
+def _robustness_line(robust: dict) -> str:
+    checked = robust["passed"] + robust["failed"]
+    return f"robustness {robust['passed']} / {checked} checks passed (a quality line: no points depend on it)"
+
+
 def to_markdown(data: dict) -> str:
-    lines = [f"# Grade of {data['target']}", "", f"**{data['earned']:g} / {data['points']:g} points** "
-             f"(all-or-nothing per exercise)", ""]
+    lines = [f"# Grade of {data['target']}", "",
+             f"**{data['earned']:g} / {data['points']:g} points graded automatically** (all-or-nothing per exercise)",
+             f"**{data['manual_points']:g} points to grade by hand** (listed below with the reference answers)",
+             f"**{_robustness_line(data['robustness'])}**", ""]
     if data["error"]:
         lines += [f"**The submission could not be graded:** {data['error']}", ""]
     if data["tampered"]:
         lines += ["**The submission replaced parts of the spec while it was imported "
                   f"({', '.join(data['tampered'])}); every exercise scores 0.**", ""]
+    notebook = data.get("notebook")
+    if notebook:
+        cells = notebook["cells"]
+        failed = [c for c in cells if c["status"] in ("error", "not run")]
+        lines += [f"## The notebook: {len(cells)} code cells run in {notebook['seconds']:.1f} s, "
+                  f"{len(failed)} failed", ""]
+        lines += [f"- cell {c['index']} (`{c['first_line']}`): {c['error']}" for c in failed]
+        lines += [f"- cell {c['index']}: not run: `{m}`" for c in cells for m in c["not_run"]]
+        lines.append("")
     for sheet, info in data["sheets"].items():
-        lines += [f"## {sheet}: {info['earned']:g} / {info['points']:g}", "",
-                  "| exercise | points | status | tests passed |", "|---|---|---|---|"]
-        lines += [f"| {r['id']} | {r['earned']:g} / {r['points']:g} | {r['status']} | {r['passed']} / {r['tests']} |"
-                  for r in info["exercises"]]
+        lines += [f"## {sheet}: {info['earned']:g} / {info['points']:g} automatic, "
+                  f"{info['manual_points']:g} by hand", "",
+                  "| exercise | points | status | tests passed | robustness |", "|---|---|---|---|---|"]
+        for r in info["exercises"]:
+            robust = r["robustness"]
+            checked = robust["passed"] + len(robust["failed"])
+            lines.append(f"| {r['id']} | {r['earned']:g} / {r['points']:g} | {r['status']} | "
+                         f"{r['passed']} / {r['tests']} | {robust['passed']} / {checked} |")
         lines.append("")
         for row in info["exercises"]:
             if row["failures"]:
@@ -242,6 +301,20 @@ def to_markdown(data: dict) -> str:
                 if len(row["failures"]) > 5:
                     lines.append(f"- ... and {len(row['failures']) - 5} more")
                 lines.append("")
+    manual = [row for info in data["sheets"].values() for row in info["exercises"] if row["manual"]]
+    if manual:
+        lines += ["## To grade by hand", ""]
+        for row in manual:
+            lines += [f"### {row['id']} ({row['manual_points']:g} points by hand)", "",
+                      f"**Question:** {row['manual']['question']}", "",
+                      f"**Reference answer:** {row['manual']['answer']}", ""]
+    fragile = [(row["id"], f) for info in data["sheets"].values() for row in info["exercises"]
+               for f in row["robustness"]["failed"]]
+    if fragile:
+        lines += ["## Robustness checks that failed (no points lost)", ""]
+        lines += [f"- {eid} `{f['test'].split('::')[-1]}`: {' '.join(f['message'].split())[:300]}"
+                  for eid, f in fragile[:20]]
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -286,18 +359,26 @@ def main(argv=None) -> int:
     parser.add_argument("--exercise", action="append", default=[], help="grade only this ID, part or sheet")
     parser.add_argument("--timeout", type=float, default=60, help="seconds per test (default 60)")
     parser.add_argument("--slow", action="store_true", help="also run the tests marked slow")
+    parser.add_argument("--alias", default=None, metavar="FILE",
+                        help='a TOML file mapping the submission\'s names onto the interface: '
+                             'their_name = "interface_name"')
+    parser.add_argument("--notebook-budget", type=float, default=None, metavar="SECONDS",
+                        help="time budget of a notebook's cells (default 120), apart from the per-test timeout")
     args = parser.parse_args(argv)
     catalogue = load()
     for pattern in args.exercise:
         if not catalogue.select(pattern):
             parser.error(f"--exercise {pattern}: no catalogue ID is or starts with it")
-    result = grade(args.target, selection=tuple(args.exercise), timeout=args.timeout, slow=args.slow)
+    alias = str(Path(args.alias).resolve()) if args.alias else None
+    result = grade(args.target, selection=tuple(args.exercise), timeout=args.timeout, slow=args.slow, alias=alias,
+                   notebook_budget=args.notebook_budget)
     data = write_reports(result, args.out)
     for sheet, info in data["sheets"].items():
-        print(f"{sheet:<6} {info['earned']:g} / {info['points']:g}")
+        print(f"{sheet:<6} {info['earned']:g} / {info['points']:g} automatic, {info['manual_points']:g} by hand")
     if result.error:
         print(f"could not grade: {result.error}")
-    print(f"total  {data['earned']:g} / {data['points']:g}   (reports in {Path(args.out).resolve()})")
+    print(f"total  {data['earned']:g} / {data['points']:g} automatic, {data['manual_points']:g} to grade by hand; "
+          f"{_robustness_line(data['robustness'])}   (reports in {Path(args.out).resolve()})")
     return 0
 
 

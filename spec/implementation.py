@@ -18,10 +18,13 @@ from types import ModuleType
 
 ENV_VAR = "SPEC_IMPL"
 DEFAULT = "impl"
+ALIAS_ENV_VAR = "SPEC_ALIASES"
 
 
 #: names of the interface the running test has used (the interface page is built from these)
 ACCESSED: set[str] = set()
+#: attributes that tools probe on every test argument (hypothesis), never names of the interface
+PROBES = frozenset({"execute_example", "setup_example", "teardown_example", "hypothesis_internal_is_this_a_mock_check"})
 
 
 class MissingName(AttributeError):
@@ -30,34 +33,6 @@ class MissingName(AttributeError):
 
 class ImplementationNotFound(Exception):
     """The target names neither an importable module nor a ``.py`` file, notebook or package folder."""
-
-
-EXPLORATION_TAGS = {"exploration", "skip-grading"}
-
-
-def notebook_source(path: Path) -> str:
-    """The code cells of a Jupyter notebook as one module source, in order. Cells tagged
-    ``exploration`` or ``skip-grading`` (cell metadata tags), or whose first line is the comment
-    ``# exploration``, are left out, and so are IPython magics and shell lines (``%...``, ``!...``)."""
-    import nbformat
-
-    try:
-        notebook = nbformat.read(str(path), as_version=4)
-    except Exception as exc:  # nbformat raises NotJSONError, ValidationError, KeyError, ...
-        raise ImplementationNotFound(f"--impl={path}: not a readable Jupyter notebook ({type(exc).__name__}: "
-                                     f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
-    chunks = []
-    for index, cell in enumerate(notebook.cells):
-        if cell.cell_type != "code":
-            continue
-        tags = set(cell.get("metadata", {}).get("tags", []))
-        lines = cell.source.splitlines()
-        first = next((line.strip() for line in lines if line.strip()), "")
-        if tags & EXPLORATION_TAGS or first.lower() == "# exploration":
-            continue
-        code = [line for line in lines if not line.lstrip().startswith(("%", "!"))]
-        chunks.append(f"# cell {index}\n" + "\n".join(code))
-    return "\n\n".join(chunks) + "\n"
 
 
 def target_from(option: str | None) -> str:
@@ -99,8 +74,13 @@ def _module_name_for(path: Path) -> str:
     return f"_spec_impl_{safe}_{zlib.crc32(str(path).encode()) & 0xFFFFFF:06x}"
 
 
-def load(target: str) -> ModuleType:
-    """Import the target. Errors raised by the target's own code propagate unchanged."""
+def load(target: str, *, notebook_budget: float | None = None) -> ModuleType:
+    """Import the target. Errors raised by the target's own code propagate unchanged, except in a
+    notebook, whose cells run one by one (spec/notebook.py): the run is kept as the module's
+    ``__notebook_run__``. A file's or package's folder is the working directory while it is imported
+    and stays on sys.path (so helper files beside it import), and no network connection can be opened."""
+    from spec import notebook
+
     path = _as_path(target)
     if path is None:
         return importlib.import_module(target)
@@ -111,18 +91,20 @@ def load(target: str) -> ModuleType:
         spec = importlib.util.spec_from_file_location(
             _module_name_for(path), init, submodule_search_locations=[str(path)]
         )
+        folder = path.parent
     elif path.suffix == ".py":
         spec = importlib.util.spec_from_file_location(_module_name_for(path), path)
+        folder = path.parent
     elif path.suffix == ".ipynb":
-        source = notebook_source(path)
+        try:
+            notebook.read_cells(path)
+        except notebook.NotebookError as exc:
+            raise ImplementationNotFound(f"--impl={target}: {exc}") from None
         module = ModuleType(_module_name_for(path))
         module.__file__ = str(path)
         sys.modules[module.__name__] = module
-        try:
-            exec(compile(source, str(path), "exec"), module.__dict__)
-        except BaseException:
-            del sys.modules[module.__name__]
-            raise
+        budget = notebook.DEFAULT_BUDGET if notebook_budget is None else notebook_budget
+        module.__notebook_run__ = notebook.run(path, module, seconds=budget)
         return module
     else:
         raise ImplementationNotFound(
@@ -131,36 +113,73 @@ def load(target: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     try:
-        spec.loader.exec_module(module)
+        with notebook.in_folder(folder), notebook.no_network():
+            spec.loader.exec_module(module)
     except BaseException:
         del sys.modules[spec.name]
         raise
     return module
 
 
+def read_aliases(path) -> dict[str, str]:
+    """An alias file maps the submission's own names onto the interface, one TOML line each:
+    ``compute_jacobian_forward = "jacobian_forward"`` (the submission's name = the interface's name).
+    Returns {interface name: submission's name}."""
+    import tomllib
+
+    try:
+        table = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ImplementationNotFound(f"alias file {path}: {exc}") from None
+    table = table.get("aliases", table)
+    bad = [k for k, v in table.items() if not isinstance(v, str) or not v.isidentifier() or not k.isidentifier()]
+    if bad:
+        raise ImplementationNotFound(f"alias file {path}: each line must read their_name = \"interface_name\", "
+                                     f"not {', '.join(bad)}")
+    inverse: dict[str, str] = {}
+    for theirs, ours in table.items():
+        if ours in inverse:
+            raise ImplementationNotFound(f"alias file {path}: {inverse[ours]} and {theirs} both map to {ours}")
+        inverse[ours] = theirs
+    return inverse
+
+
 class Implementation:
     """The solution under test. ``impl.name`` raises :class:`MissingName` if the solution lacks it,
     which fails only the test that asked for the name."""
 
-    def __init__(self, module: ModuleType, label: str):
+    def __init__(self, module: ModuleType, label: str, aliases: dict[str, str] | None = None):
         self._module = module
         self._label = label
+        self._aliases = dict(aliases or {})   # interface name -> the submission's name
 
     @property
     def label(self) -> str:
         return self._label
 
+    @property
+    def notebook_run(self):
+        """The cell-by-cell run of a notebook submission (spec/notebook.py), else None."""
+        return vars(self._module).get("__notebook_run__")
+
     def has(self, name: str) -> bool:
-        return hasattr(self._module, name)
+        return hasattr(self._module, self._aliases.get(name, name))
 
     def __getattr__(self, name: str):
         # an AttributeError subclass, so that tools probing attributes (getattr with a default)
         # see a plain missing attribute, while a test that uses the name fails with this message
         ACCESSED.add(name)
+        own = self._aliases.get(name, name)
         try:
-            return getattr(self._module, name)
+            return getattr(self._module, own)
         except AttributeError:
-            raise MissingName(f"{name} is not defined in {self._label}") from None
+            alias = f" (as {own}, its alias)" if own != name else ""
+            raise MissingName(f"{name}{alias} is not defined in {self._label}{self._why_missing(own)}") from None
+
+    def _why_missing(self, name: str) -> str:
+        run = self.notebook_run
+        cells = [c for c in run.failed if name in c.defines] if run is not None else []
+        return "".join(f"; {c.describe()}, which defines it, failed" for c in cells[:2])
 
     def __repr__(self) -> str:
         return f"<implementation under test: {self._label}>"

@@ -82,6 +82,7 @@ def test_forward_equals_nn_reference(impl, case, seed_):
 
 @exercise("moons.manual-forward")
 @pytest.mark.parametrize("case", CASES[:3], ids=repr)
+@pytest.mark.robustness
 def test_forward_in_float32(impl, case):
     x, y, params = problem(case, 5, torch.float32)
     logits, _, _, _ = reference(x.double(), y, {k: v.double() for k, v in params.items()})
@@ -102,6 +103,7 @@ BAD_FORWARD = {
 
 @exercise("moons.manual-forward")
 @pytest.mark.parametrize("name", BAD_FORWARD)
+@pytest.mark.robustness
 def test_forward_rejects_bad_input(impl, name):
     x, _, params = problem(Case(4, 3, 5, 2), 0)
     make_bad, error = BAD_FORWARD[name]
@@ -152,6 +154,7 @@ def test_backward_on_dead_relu_units(impl):
 
 
 @exercise("moons.manual-backward")
+@pytest.mark.robustness
 def test_backward_rejects_bad_labels(impl):
     x, y, params = problem(Case(4, 3, 5, 2), 0)
     cache = impl.manual_forward(x, params)
@@ -184,6 +187,7 @@ def test_one_step_equals_autograd_and_sgd(impl, case, lr):
 
 @exercise("moons.manual-train")
 @pytest.mark.parametrize("lr", [0, -0.1, "0.1"])
+@pytest.mark.robustness
 def test_step_rejects_bad_learning_rates(impl, lr):
     x, y, params = problem(Case(4, 3, 5, 2), 0)
     grads = impl.manual_backward(x, y, params, impl.manual_forward(x, params))

@@ -86,7 +86,8 @@ assert DERIVATIVE_CASES
 
 @exercise("ps09.1-1")
 @pytest.mark.parametrize("case", DERIVATIVE_CASES, ids=lambda c: c.id)
-@pytest.mark.parametrize("shape", [(), (7,), (3, 5), (2, 3, 4)], ids=str)
+@pytest.mark.parametrize("shape", [(), *(pytest.param(s, marks=pytest.mark.robustness)
+                                           for s in [(7,), (3, 5), (2, 3, 4)])], ids=str)
 def test_derivative_of_any_elementwise_function(impl, case, shape, rng):
     lo, hi = case.domain
     at = rng.uniform(lo, hi, size=shape)
@@ -97,6 +98,7 @@ def test_derivative_of_any_elementwise_function(impl, case, shape, rng):
 
 @exercise("ps09.1-1")
 @pytest.mark.parametrize("point", [SHEET_X_11, -3.5, 4.9, 12.0])
+@pytest.mark.robustness
 def test_derivative_keeps_float32(impl, point):
     got = impl.derivative(impl.ps09_f, torch.tensor(point, dtype=torch.float32))
     assert got.dtype == torch.float32, f"got dtype {got.dtype}, but should be torch.float32"
@@ -107,12 +109,14 @@ def test_derivative_keeps_float32(impl, point):
 @exercise("ps09.1-1")
 @pytest.mark.parametrize("bad", [torch.tensor(2), torch.tensor([1, 2]), "2.0", None, True],
                          ids=["int tensor", "int vector", "str", "None", "bool"])
+@pytest.mark.robustness
 def test_derivative_rejects_non_float_x(impl, bad):
     with pytest.raises(TypeError, match="x"):
         impl.derivative(impl.ps09_f, bad)
 
 
 @exercise("ps09.1-1")
+@pytest.mark.robustness
 def test_derivative_rejects_bad_f(impl):
     with pytest.raises(TypeError, match="f"):
         impl.derivative("2/((5-x)^2+4)", 2.0)
@@ -154,7 +158,7 @@ GRIDS = {
 
 @exercise("ps09.1-2")
 @pytest.mark.parametrize("make_grid", GRIDS.values(), ids=GRIDS.keys())
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
+@pytest.mark.parametrize("dtype", [torch.float64, pytest.param(torch.float32, marks=pytest.mark.robustness)], ids=str)
 def test_sigmoid_and_derivative_on_grids(impl, make_grid, dtype, rng):
     at = make_grid(rng)
     _, values, slopes = impl.sigmoid_and_derivative(torch.as_tensor(at, dtype=dtype))
@@ -235,12 +239,14 @@ def test_without_arguments_it_answers_the_sheets_question(impl):
 
 @exercise("ps09.1-3")
 @pytest.mark.parametrize("bad", [(torch.ones(2), 1.0), (1.0, torch.ones(1, 1))], ids=["x vector", "y matrix"])
+@pytest.mark.robustness
 def test_vector_function_gradients_rejects_non_scalars(impl, bad):
     with pytest.raises(ValueError):
         impl.vector_function_gradients(*bad)
 
 
 @exercise("ps09.1-3")
+@pytest.mark.robustness
 def test_vector_function_gradients_rejects_integer_tensors(impl):
     with pytest.raises(TypeError, match="x"):
         impl.vector_function_gradients(torch.tensor(1), 2.0)
@@ -280,6 +286,7 @@ def test_sheet_answer_14(impl):
 
 
 @exercise("ps09.1-4")
+@pytest.mark.robustness
 def test_trace_square_gradient_keeps_float32(impl):
     A = torch.tensor(SHEET_A_14)
     got = impl.trace_square_gradient(A)
@@ -290,12 +297,14 @@ def test_trace_square_gradient_keeps_float32(impl):
 
 @exercise("ps09.1-4")
 @pytest.mark.parametrize("shape", [(2, 3), (3,), (2, 2, 2), ()], ids=str)
+@pytest.mark.robustness
 def test_trace_square_gradient_rejects_non_square(impl, shape):
     with pytest.raises(ValueError, match="A"):
         impl.trace_square_gradient(torch.ones(shape, dtype=torch.float64))
 
 
 @exercise("ps09.1-4")
+@pytest.mark.robustness
 def test_trace_square_gradient_rejects_integer_matrix(impl):
     with pytest.raises(TypeError, match="A"):
         impl.trace_square_gradient(torch.tensor([[1, 2], [3, 4]]))
@@ -330,6 +339,7 @@ def test_sigmoid_derivatives_property(impl, point):
 
 
 @exercise("ps09.1-5")
+@pytest.mark.robustness
 def test_sigmoid_derivatives_elementwise_on_a_vector(impl, rng):
     at = rng.normal(scale=4, size=25)
     for value, expected, what in zip(impl.sigmoid_derivatives(torch.as_tensor(at)), expected_15(at),

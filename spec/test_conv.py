@@ -123,6 +123,7 @@ def test_box_blur_lowers_the_variance_of_noise(impl, seed_):
 
 
 @exercise("a7.conv2d")
+@pytest.mark.robustness
 def test_conv2d_rejects_bad_input(impl):
     image, kernel = torch.ones(5, 5, dtype=torch.float64), torch.ones(3, 3, dtype=torch.float64)
     with pytest.raises(ValueError):

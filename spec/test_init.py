@@ -51,6 +51,7 @@ def test_tanh_non_linearity(impl):
 
 @exercise("dl-a1.q4a")
 @pytest.mark.parametrize("depth", [0, -1, 2.5, "8"])
+@pytest.mark.robustness
 def test_bad_depth_is_rejected(impl, depth):
     with pytest.raises(ValueError):
         impl.my_model(depth)
@@ -58,6 +59,7 @@ def test_bad_depth_is_rejected(impl, depth):
 
 @exercise("dl-a1.q4a")
 @pytest.mark.parametrize("bad", [torch.rand(4, 783), torch.rand(784), torch.rand(2, 28, 28)], ids=["783", "1-D", "3-D"])
+@pytest.mark.robustness
 def test_bad_input_is_rejected(impl, bad):
     with pytest.raises(ValueError):
         impl.my_model(2)(bad)
@@ -107,6 +109,7 @@ def test_xavier_bound_formula(impl, n_in, n_out):
 
 @exercise("dl-a1.q4b")
 @pytest.mark.parametrize("d", [0, -0.1, "kaiming", None])
+@pytest.mark.robustness
 def test_bad_d_is_rejected(impl, d):
     with pytest.raises(ValueError):
         impl.my_model(2).initialize(d)
@@ -238,6 +241,7 @@ def test_mnist_idx_loader(impl, tmp_path, compress, layout):
 
 @exercise("dl-a1.q4d")
 @pytest.mark.parametrize("damage", ["truncated", "wrong magic", "missing"])
+@pytest.mark.robustness
 def test_mnist_idx_loader_rejects_broken_files(impl, tmp_path, damage):
     rng = np.random.default_rng(1)
     for s, n in (("train", 4), ("t10k", 2)):

@@ -139,6 +139,7 @@ def test_every_hidden_layer_jacobian_has_norm_at_most_three_quarters(impl, case)
 
 
 @exercise("ex08.vanishing-bound")
+@pytest.mark.robustness
 def test_bound_and_nets_reject_bad_input(impl):
     x = torch.ones(2, dtype=torch.float64)
     weights, biases, c = ref_extremal(x, 3)
@@ -195,6 +196,7 @@ def test_no_threshold_above_a_quarter(impl, eps):
 
 @exercise("a7.sigmoid-factor")
 @pytest.mark.parametrize("eps", [0.0, -1e-3, "0.1", None])
+@pytest.mark.robustness
 def test_saturation_threshold_rejects_bad_eps(impl, eps):
     with pytest.raises(ValueError):
         impl.saturation_threshold(eps)
@@ -253,6 +255,7 @@ def test_base_case_equation_3_is_the_log_loss_derivative(impl):
 
 
 @exercise("a7.backprop-eqs")
+@pytest.mark.robustness
 def test_recursion_rejects_bad_input(impl):
     weights = mlp_weights(np.random.default_rng(0), (3, 4, 1))
     x = torch.ones(3, dtype=torch.float64)
@@ -428,6 +431,7 @@ def test_forward_is_the_output_layer_of_latent(impl):
 
 @exercise("moons.baseline")
 @pytest.mark.parametrize("kwargs", [{"n_samples": 3}, {"test_size": 1.5}, {"noise": -0.1}], ids=str)
+@pytest.mark.robustness
 def test_two_moons_rejects_bad_arguments(impl, kwargs):
     with pytest.raises(ValueError):
         impl.two_moons(**kwargs)

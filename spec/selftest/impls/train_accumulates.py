@@ -4,18 +4,11 @@ accumulate across steps (the sheet's HINT)."""
 import torch
 
 from impl import *  # noqa: F403 - the reference, with one function broken below
-from impl import my_mse
 
 
-def train(model, x, y, *, lr=0.01, steps=100, loss_fn=my_mse):
-    if not lr > 0 or steps < 0 or len(x) != len(y) or len(x) == 0:
-        raise ValueError("bad arguments")
-    losses = []
-    for _ in range(steps):
-        loss = loss_fn(model(x), y)
+def train(features, labels, model, lossfunc, optimizer, num_epoch):
+    inputs, targets = torch.from_numpy(features), torch.from_numpy(labels)
+    for _ in range(num_epoch):
+        loss = lossfunc(model(inputs), targets)
         loss.backward()
-        with torch.no_grad():
-            for p in model.parameters():
-                p -= lr * p.grad
-        losses.append(loss.item())
-    return losses
+        optimizer.step()

@@ -29,18 +29,9 @@ from impl.calculus import (
     vector_function_gradients,
 )
 from impl.conv import KERNELS, SmallCNN, cnn_parameter_count, conv2d, conv_output_size, kernel, train_cnn
-from impl.data import (
-    Split,
-    digits_784,
-    digits_images,
-    load_mnist,
-    ps09_data,
-    read_idx,
-    two_moons,
-)
 from impl.finite_differences import finite_difference_gradient, logcosh_numerical_gradients
 from impl.handbuilt import XNOR_MARGIN, HandNet, soft_threshold_net, tent_net, xnor_net
-from impl.housing import HousingRun, housing_data, load_boston_csv, load_boston_openml, train_housing
+from impl.housing import HousingRun, train_housing
 from impl.initialization import (
     INITS,
     MyModel,
@@ -90,7 +81,7 @@ from impl.logcosh_net import (
     logcosh_forward,
     logcosh_gradients,
 )
-from impl.logreg import breast_cancer_data, fit_logistic_regression, load_titanic_csv
+from impl.logreg import fit_logistic_regression
 from impl.moons import (
     MoonsHistory,
     MoonsNet,
@@ -136,11 +127,9 @@ __all__ = [
     "NNLinearRegression",
     "SGDRun",
     "SmallCNN",
-    "Split",
     "accuracy",
     "backprop_sigmoid_mlp",
     "best_epochs",
-    "breast_cancer_data",
     "build_report",
     "cheaper_mode",
     "cnn_parameter_count",
@@ -152,8 +141,6 @@ __all__ = [
     "decision_grid",
     "depth_study",
     "derivative",
-    "digits_784",
-    "digits_images",
     "extremal_net",
     "finite_difference_gradient",
     "first_to_last_grad_ratio",
@@ -163,7 +150,6 @@ __all__ = [
     "grad_w11_autograd",
     "grad_w11_chain",
     "hidden_jacobians",
-    "housing_data",
     "init_discussion",
     "init_params",
     "init_study",
@@ -174,10 +160,6 @@ __all__ = [
     "kernel",
     "layer_statistics",
     "linear_predict",
-    "load_boston_csv",
-    "load_boston_openml",
-    "load_mnist",
-    "load_titanic_csv",
     "log_loss_output_gradient",
     "logcosh_autograd_gradients",
     "logcosh_cost",
@@ -198,11 +180,9 @@ __all__ = [
     "op_counts",
     "plot_sigmoid_and_derivative",
     "predict",
-    "ps09_data",
     "ps09_f",
     "ps09_vector_f",
     "random_weights",
-    "read_idx",
     "relu_slope",
     "saturation_threshold",
     "sgd_linear",
@@ -225,7 +205,6 @@ __all__ = [
     "train_manual",
     "train_moons",
     "train_sgd",
-    "two_moons",
     "unit_gradients",
     "vanishing_bound",
     "vector_function_gradients",

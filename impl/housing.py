@@ -8,58 +8,13 @@ regression table (442 x 10); Boston housing loads from a CSV file (the usual 14 
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from impl.logcosh_net import logcosh_cost, logcosh_forward
-
-BOSTON_TARGETS = ("medv", "MEDV", "target", "PRICE", "price")
-
-
-def load_boston_csv(path) -> tuple[np.ndarray, np.ndarray]:
-    """Features and target from a Boston housing CSV (header row, numeric cells, target column
-    named medv / MEDV / target / price, or else the last column)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such CSV file")
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.reader(handle))
-    if len(rows) < 3:
-        raise ValueError(f"{path}: expected a header and at least two data rows")
-    header, body = [h.strip() for h in rows[0]], [r for r in rows[1:] if r]
-    target = next((header.index(t) for t in BOSTON_TARGETS if t in header), len(header) - 1)
-    try:
-        table = np.array([[float(cell) for cell in row] for row in body])
-    except ValueError as exc:
-        raise ValueError(f"{path}: every cell must be a number ({exc})") from None
-    if table.ndim != 2 or table.shape[1] != len(header):
-        raise ValueError(f"{path}: every row must have {len(header)} cells")
-    return np.delete(table, target, axis=1), table[:, target]
-
-
-def load_boston_openml(data_home) -> tuple[np.ndarray, np.ndarray]:
-    """Boston housing (OpenML data set 531, "boston") from scikit-learn's OpenML cache folder."""
-    from sklearn.datasets import fetch_openml
-
-    if not Path(data_home).is_dir():
-        raise FileNotFoundError(f"{data_home}: no such OpenML cache folder")
-    bunch = fetch_openml(name="boston", version=1, data_home=str(data_home), as_frame=False, parser="liac-arff")
-    return np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target, dtype=np.float64)
-
-
-def housing_data(csv_path=None, openml_home=None):
-    """(x, y): Boston from a CSV or OpenML cache when given, else the bundled diabetes table."""
-    if csv_path is not None:
-        return load_boston_csv(csv_path)
-    if openml_home is not None:
-        return load_boston_openml(openml_home)
-    from sklearn.datasets import load_diabetes
-
-    return load_diabetes(return_X_y=True)
+from spec.data import housing_data
 
 
 @dataclass

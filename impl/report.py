@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from spec import data as datasets
+
 SHEETS = ("ps09", "ex08", "moons", "a7", "dl-a1")
 TITLES = {
     "ps09": "ps09: Automatic differentiation",
@@ -105,7 +107,7 @@ def ps09(opts: Options, out: Path, progress: Progress) -> Section:
     s.figure("ps09_sigmoid.png", "1.2 The sigmoid on arange(-5, 5) and its derivative by autograd (sum trick).")
     progress.step("ps09 part 1")
 
-    x, y = impl.ps09_data(opts.data_dir if opts.data_dir and (opts.data_dir / "X.pt").exists() else None)
+    x, y = datasets.ps09_data(opts.data_dir if opts.data_dir and (opts.data_dir / "X.pt").exists() else None)
     s.heading("2 Using AutoDiff for SGD")
     run = impl.sgd_linear(x, y)
     s.table([["2.1 (batch 32, lr 0.01, 10 epochs)", "value"], ["slope", _r3(run.params[0])],
@@ -269,7 +271,7 @@ def moons(opts: Options, out: Path, progress: Progress) -> Section:
     baseline = []
     for seed in seeds:
         model = impl.make_moons_net(16, 1, "relu", seed)
-        baseline.append(impl.train_moons(model, impl.two_moons(seed=seed), seed=seed).test_accuracy)
+        baseline.append(impl.train_moons(model, datasets.two_moons(seed=seed), seed=seed).test_accuracy)
     s.text("1. Baseline (Linear 2-16, ReLU, Linear 16-2, Adam): test accuracy "
            + ", ".join(f"{a:.3f}" for a in baseline) + f" over seeds {list(seeds)}.")
     rows = impl.compare_architectures(depths=(3, 10), seeds=seeds, steps=100 if opts.quick else 300)
@@ -286,7 +288,7 @@ def moons(opts: Options, out: Path, progress: Progress) -> Section:
     histories = {}
     for act in ("sigmoid", "relu"):
         model = impl.make_moons_net(16, 5, act, 0)
-        histories[act] = impl.train_moons(model, impl.two_moons(seed=0), steps=100 if opts.quick else 300, seed=0)
+        histories[act] = impl.train_moons(model, datasets.two_moons(seed=0), steps=100 if opts.quick else 300, seed=0)
 
     def draw(figure):
         axes = figure.subplots(1, 2, sharey=True)
@@ -308,7 +310,7 @@ def moons(opts: Options, out: Path, progress: Progress) -> Section:
     s.text("Forward: z1 = x W1^T + b1, a1 = relu(z1), z2 = a1 W2^T + b2, p = softmax(z2), "
            "L = -(1/N) sum log p[y]. Backward: dz2 = (p - e_y)/N, dW2 = dz2^T a1, db2 = sum dz2, "
            "da1 = dz2 W2, dz1 = da1 * [z1 > 0], dW1 = dz1^T x, db1 = sum dz1.")
-    data = impl.two_moons(seed=0)
+    data = datasets.two_moons(seed=0)
     history = impl.train_manual(data, seed=0, steps=200 if opts.quick else 500)
     s.text(f"Gradient descent (lr 0.5): test accuracy {history.test_accuracy:.3f}, loss "
            f"{history.loss[0]:.3f} -> {history.loss[-1]:.3f}.")
@@ -339,7 +341,7 @@ def a7(opts: Options, out: Path, progress: Progress) -> Section:
 
     s = Section("a7")
     s.heading("1 Logistic regression (companion notebook)")
-    x, y = impl.breast_cancer_data()
+    x, y = datasets.breast_cancer_data()
     w, b = impl.fit_logistic_regression(x, y, C=1.0)
     s.text(f"On scikit-learn's breast-cancer table (standardised), the PyTorch fit of sklearn's objective (C = 1) "
            f"has |w| = {float(w.norm()):.3f}, intercept {float(b):.3f}; the spec checks every coefficient against "
@@ -367,7 +369,7 @@ def a7(opts: Options, out: Path, progress: Progress) -> Section:
                                    f"{rate:.2f} per layer toward the input.")
     progress.step("a7 depth study")
     s.heading("3-4 Convolutions and a small CNN")
-    digit = impl.digits_images().x_train[0, 0].double()
+    digit = datasets.digits_images().x_train[0, 0].double()
 
     def kernels(figure):
         names = ["identity", "box3", "sharpen", "sobel_x", "laplacian"]
@@ -378,7 +380,7 @@ def a7(opts: Options, out: Path, progress: Progress) -> Section:
     _figure(out / "a7_kernels.png", kernels, size=(10, 2.4))
     s.figure("a7_kernels.png", "Kernels applied to a digit (replicate edges).")
     torch.manual_seed(0)
-    accuracies = impl.train_cnn(impl.SmallCNN(), impl.digits_images(seed=0), epochs=5 if opts.quick else 15)
+    accuracies = impl.train_cnn(impl.SmallCNN(), datasets.digits_images(seed=0), epochs=5 if opts.quick else 15)
     _figure(out / "a7_cnn.png", lambda f: _plot_curve(f, accuracies, "epoch", "test accuracy", "small CNN on digits"))
     s.figure("a7_cnn.png", f"Small CNN on the 8 x 8 digits: final test accuracy {accuracies[-1]:.3f}.")
     progress.step("a7 convolutions")
@@ -404,7 +406,7 @@ def dl_a1(opts: Options, out: Path, progress: Progress) -> Section:
               f"{float((closed[k] - numeric[k]).abs().max()):.1e}"] for k in closed])
     s.text("(a) With r = y_hat - y and g = tanh(r)/N: dJ/dw2 = sum g h, dJ/db2 = sum g, delta = g w2 (1 - h^2), "
            "dJ/dW1 = sum delta x^T, dJ/db1 = sum delta, dJ/dx = W1^T delta.")
-    housing = impl.train_housing(*impl.housing_data(*_housing_source(opts.data_dir)))
+    housing = impl.train_housing(*datasets.housing_data(*_housing_source(opts.data_dir)))
     s.table([["epoch", "train MSE", "test MSE"]] +
             [[i + 1, f"{a:.3f}", f"{b:.3f}"] for i, (a, b) in enumerate(zip(housing.train_mse, housing.test_mse,
                                                                               strict=True))])
@@ -458,7 +460,7 @@ def dl_a1(opts: Options, out: Path, progress: Progress) -> Section:
     progress.step("dl-a1 question 3")
 
     s.heading("4 Initialization (depth 8, width 50, tanh)")
-    data = impl.load_mnist(opts.data_dir) if opts.data_dir and _has_mnist(opts.data_dir) else impl.digits_784()
+    data = datasets.load_mnist(opts.data_dir) if opts.data_dir and _has_mnist(opts.data_dir) else datasets.digits_784()
     results = impl.init_study(depth=8, data=data, epochs=2 if opts.quick else 5)
     for when in ("before", "after"):
         _figure(out / f"dl_a1_init_{when}.png", lambda f, when=when: _plot_init(f, results, when), size=(9, 3.6))

@@ -5,7 +5,9 @@ only what the sheet asks it to write. The reference solutions' report uses the s
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -178,3 +180,90 @@ def digits_images(seed: int = 0, test_size: float = 0.25) -> Split:
                                               stratify=digits.target)
     return Split(torch.tensor(x_tr), torch.tensor(y_tr, dtype=torch.int64),
                  torch.tensor(x_te), torch.tensor(y_te, dtype=torch.int64))
+
+
+# ------------------------------------------------------------------------- housing (dl-a1 1(d))
+BOSTON_TARGETS = ("medv", "MEDV", "target", "PRICE", "price")
+
+
+def load_boston_csv(path) -> tuple[np.ndarray, np.ndarray]:
+    """Features and target from a Boston housing CSV (header row, numeric cells, target column
+    named medv / MEDV / target / price, or else the last column)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such CSV file")
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    if len(rows) < 3:
+        raise ValueError(f"{path}: expected a header and at least two data rows")
+    header, body = [h.strip() for h in rows[0]], [r for r in rows[1:] if r]
+    target = next((header.index(t) for t in BOSTON_TARGETS if t in header), len(header) - 1)
+    try:
+        table = np.array([[float(cell) for cell in row] for row in body])
+    except ValueError as exc:
+        raise ValueError(f"{path}: every cell must be a number ({exc})") from None
+    if table.ndim != 2 or table.shape[1] != len(header):
+        raise ValueError(f"{path}: every row must have {len(header)} cells")
+    return np.delete(table, target, axis=1), table[:, target]
+
+
+def load_boston_openml(data_home) -> tuple[np.ndarray, np.ndarray]:
+    """Boston housing (OpenML data set 531, "boston") from scikit-learn's OpenML cache folder."""
+    from sklearn.datasets import fetch_openml
+
+    if not Path(data_home).is_dir():
+        raise FileNotFoundError(f"{data_home}: no such OpenML cache folder")
+    bunch = fetch_openml(name="boston", version=1, data_home=str(data_home), as_frame=False, parser="liac-arff")
+    return np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target, dtype=np.float64)
+
+
+def housing_data(csv_path=None, openml_home=None):
+    """(x, y): Boston from a CSV or OpenML cache when given, else the bundled diabetes table."""
+    if csv_path is not None:
+        return load_boston_csv(csv_path)
+    if openml_home is not None:
+        return load_boston_openml(openml_home)
+    from sklearn.datasets import load_diabetes
+
+    return load_diabetes(return_X_y=True)
+
+
+# ----------------------------------------------------------------------- a7 logistic regression
+def breast_cancer_data(dtype=torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
+    """The embedded data set: scikit-learn's bundled breast-cancer table, standardised columns,
+    labels 0/1 (569 x 30)."""
+    from sklearn.datasets import load_breast_cancer
+
+    x, y = load_breast_cancer(return_X_y=True)
+    x = (x - x.mean(0)) / x.std(0)
+    return torch.tensor(x, dtype=dtype), torch.tensor(y, dtype=dtype)
+
+
+TITANIC_FEATURES = ("Pclass", "Sex", "Age", "SibSp", "Parch", "Fare")
+
+
+def load_titanic_csv(path) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Titanic table (Kaggle's train.csv columns): features Pclass, Sex (male = 1), Age (missing
+    ages get the median), SibSp, Parch, Fare; target Survived."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such Titanic CSV file")
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        raise ValueError(f"{path}: the CSV file has no data rows")
+    missing = [c for c in (*TITANIC_FEATURES, "Survived") if c not in rows[0]]
+    if missing:
+        raise ValueError(f"{path}: missing columns {missing}")
+    ages = [float(r["Age"]) for r in rows if r["Age"].strip()]
+    median_age = float(np.median(ages)) if ages else 0.0
+    features, target = [], []
+    for line, row in enumerate(rows, start=2):
+        try:
+            features.append([float(row["Pclass"]), 1.0 if row["Sex"].strip().lower() == "male" else 0.0,
+                             float(row["Age"]) if row["Age"].strip() else median_age, float(row["SibSp"]),
+                             float(row["Parch"]), float(row["Fare"] or 0.0)])
+            target.append(float(row["Survived"]))
+        except ValueError as exc:
+            raise ValueError(f"{path}, line {line}: {exc}") from None
+    return torch.tensor(features, dtype=torch.float64), torch.tensor(target, dtype=torch.float64)

@@ -16,6 +16,7 @@ import pytest
 import sympy as sp
 import torch
 
+from spec import data as datasets
 from spec.asserts import assert_close, assert_equal, assert_tensor
 from spec.rules import forbid
 from spec.tolerances import Tolerance
@@ -198,7 +199,7 @@ def test_step_rejects_bad_learning_rates(impl, lr):
 @exercise("moons.manual-train")
 @pytest.mark.parametrize("seed_", range(4))
 def test_training_reaches_95_percent_without_autograd(impl, seed_):
-    data = impl.two_moons(seed=seed_)
+    data = datasets.two_moons(seed=seed_)
     with forbid(*RULES):
         history = impl.train_manual(data, seed=seed_)
     predictions = impl.predict(data.x_test, history.params)
@@ -214,7 +215,7 @@ def test_training_reaches_95_percent_without_autograd(impl, seed_):
 
 @exercise("moons.manual-train")
 def test_snapshots_and_decision_grid(impl):
-    data = impl.two_moons(seed=0)
+    data = datasets.two_moons(seed=0)
     history = impl.train_manual(data, steps=120, seed=0, snapshot_every=40)
     assert_equal(sorted(history.snapshots), [0, 40, 80, 120], "snapshot steps")
     assert_equal(len(history.loss), 120, "one loss per step")

@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.signal import convolve2d
 
+from spec import data as datasets
 from spec.asserts import assert_close, assert_equal, assert_tensor
 from spec.tolerances import Tolerance
 
@@ -183,5 +184,5 @@ def test_shapes_follow_the_formula(impl):
 def test_cnn_trains_on_the_embedded_digits(impl, seed_):
     """Measured after 15 epochs: 0.97-0.98 test accuracy (seeds 0-2)."""
     torch.manual_seed(seed_)
-    accuracies = impl.train_cnn(impl.SmallCNN(), impl.digits_images(seed=seed_), seed=seed_)
+    accuracies = impl.train_cnn(impl.SmallCNN(), datasets.digits_images(seed=seed_), seed=seed_)
     assert accuracies[-1] >= 0.93, f"final test accuracy {accuracies[-1]:.3f} below 0.93 (seed {seed_})"

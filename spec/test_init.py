@@ -7,14 +7,13 @@ Thresholds come from measurement on the embedded digits (scikit-learn's 8 x 8 di
 
 from __future__ import annotations
 
-import gzip
 import re
-import struct
 
 import numpy as np
 import pytest
 import torch
 
+from spec import data as datasets
 from spec.asserts import assert_close, assert_equal, assert_tensor
 
 exercise = pytest.mark.exercise
@@ -135,7 +134,7 @@ def test_statistics_cover_every_layer(studies):
 def test_statistics_match_an_independent_pass(impl):
     torch.manual_seed(5)
     net = impl.my_model(8).initialize("xavier")
-    data = impl.digits_784(seed=0)
+    data = datasets.digits_784(seed=0)
     x, y = data.x_train[:256], data.y_train[:256]
     stats = impl.layer_statistics(net, x, y)
     linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
@@ -214,57 +213,5 @@ def test_discussion_quotes_the_measured_numbers(impl, studies):
 
 
 # ------------------------------------------------------------------------------ data loaders
-def write_idx(path, array: np.ndarray, type_code: int = 0x08, compress: bool = False):
-    header = bytes([0, 0, type_code, array.ndim]) + b"".join(struct.pack(">I", n) for n in array.shape)
-    payload = header + array.astype(">u1" if type_code == 0x08 else ">i4").tobytes()
-    path.write_bytes(gzip.compress(payload) if compress else payload)
 
 
-@exercise("dl-a1.q4d")
-@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
-@pytest.mark.parametrize("layout", ["flat", "torchvision"])
-def test_mnist_idx_loader(impl, tmp_path, compress, layout):
-    rng = np.random.default_rng(0)
-    folder = tmp_path / "MNIST" / "raw" if layout == "torchvision" else tmp_path
-    folder.mkdir(parents=True, exist_ok=True)
-    suffix = ".gz" if compress else ""
-    images = {s: rng.integers(0, 256, size=(n, 28, 28)) for s, n in (("train", 6), ("t10k", 3))}
-    labels = {s: rng.integers(0, 10, size=len(images[s])) for s in images}
-    for s in images:
-        write_idx(folder / f"{s}-images-idx3-ubyte{suffix}", images[s], compress=compress)
-        write_idx(folder / f"{s}-labels-idx1-ubyte{suffix}", labels[s], compress=compress)
-    data = impl.load_mnist(tmp_path)
-    assert_tensor(data.x_train, "train images", shape=(6, 784))
-    assert_close(data.x_train, images["train"].reshape(6, -1) / 255, "pixels scaled to [0, 1]", dtype=torch.float32)
-    assert_equal(data.y_test.tolist(), labels["t10k"].tolist(), "test labels")
-
-
-@exercise("dl-a1.q4d")
-@pytest.mark.parametrize("damage", ["truncated", "wrong magic", "missing"])
-@pytest.mark.robustness
-def test_mnist_idx_loader_rejects_broken_files(impl, tmp_path, damage):
-    rng = np.random.default_rng(1)
-    for s, n in (("train", 4), ("t10k", 2)):
-        write_idx(tmp_path / f"{s}-images-idx3-ubyte", rng.integers(0, 256, size=(n, 28, 28)))
-        write_idx(tmp_path / f"{s}-labels-idx1-ubyte", rng.integers(0, 10, size=n))
-    target = tmp_path / "train-images-idx3-ubyte"
-    if damage == "truncated":
-        target.write_bytes(target.read_bytes()[:-10])
-    elif damage == "wrong magic":
-        target.write_bytes(b"\x08\x03" + target.read_bytes()[2:])
-    else:
-        target.unlink()
-    error = FileNotFoundError if damage == "missing" else ValueError
-    with pytest.raises(error, match="train-images"):
-        impl.load_mnist(tmp_path)
-
-
-@exercise("dl-a1.q4d")
-def test_embedded_digits_stand_in(impl):
-    from sklearn.datasets import load_digits
-
-    data = impl.digits_784(seed=0)
-    assert_equal(data.x_train.shape[1], 784, "784 inputs")
-    assert_equal(len(data.y_train) + len(data.y_test), len(load_digits().target), "every bundled digit once")
-    assert float(data.x_train.min()) >= 0 and float(data.x_train.max()) <= 1, "pixels in [0, 1]"
-    assert set(data.y_test.tolist()) == set(range(10)), "all ten classes in the test split"

@@ -18,7 +18,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from spec import data
+from spec import data as datasets
 from spec.asserts import assert_close, assert_equal, assert_tensor
 from spec.tolerances import Tolerance
 
@@ -60,7 +60,7 @@ def ex08_datasets():
     g = np.random.default_rng(3)
     xr = g.uniform(-2, 2, (40, 1)).astype(np.float32)
     yr = (-0.7 * xr + 0.3 + 0.1 * g.normal(size=(40, 1))).astype(np.float32)
-    return {"sheet's 15 points": data.ex08_linear_data(), "random 40 points": (xr, yr)}
+    return {"sheet's 15 points": datasets.ex08_linear_data(), "random 40 points": (xr, yr)}
 
 
 DATASETS = list(ex08_datasets())
@@ -149,7 +149,8 @@ def test_train_follows_the_closed_form_gradient_descent(impl, epochs, lr, which)
     got, x, y = run_train(impl, impl.MyLinearRegression(), impl.mselossfunc, which, 0.5, -0.25, lr, epochs,
                           "MyLinearRegression()")
     expected = gd_reference(x, y, 0.5, -0.25, lr, epochs)[-1]
-    assert_close(got, expected, f"(w, b) after {epochs} epochs of SGD, lr={lr} [{which}]", tol=F32_PATH)
+    hint = "; gradients that are not cleared before each step add up" if epochs > 1 else ""
+    assert_close(got, expected, f"(w, b) after {epochs} epochs of SGD, lr={lr} [{which}]{hint}", tol=F32_PATH)
 
 
 @exercise("ex08.linreg-tensors")
@@ -173,7 +174,7 @@ def test_mselossfunc_refuses_shapes_that_broadcast(impl):
 @exercise("ex08.linreg-tensors")
 @pytest.mark.robustness
 def test_train_leaves_the_callers_arrays_alone(impl):
-    x, y = data.ex08_linear_data()
+    x, y = datasets.ex08_linear_data()
     features, labels = x.copy(), y.copy()
     model = impl.MyLinearRegression()
     impl.train(features, labels, model, impl.mselossfunc, torch.optim.SGD(model.parameters(), lr=1e-3), 5)
@@ -212,7 +213,8 @@ def test_module_follows_the_same_gradient_descent(impl, epochs, start, which):
     assert_tensor(model(torch.as_tensor(x)), f"NNLinearRegression()(x) for x of shape {x.shape}", shape=x.shape)
     spec_gradient_descent(model, x, y, 1e-2, epochs)
     w, b = line_parameters(model, "NNLinearRegression()")
-    assert_close((w.detach().reshape(()).item(), b.detach().reshape(()).item()), gd_reference(x, y, *start, 1e-2, epochs)[-1],
+    got = (w.detach().reshape(()).item(), b.detach().reshape(()).item())
+    assert_close(got, gd_reference(x, y, *start, 1e-2, epochs)[-1],
                  f"(w, b) after {epochs} epochs from {start} [{which}]", tol=F32_PATH)
 
 
@@ -237,7 +239,7 @@ def test_train_with_nn_linear_reaches_the_same_fixed_point(impl, which):
     optimizer = torch.optim.SGD(layer.parameters(), lr=0.8 * step_limit(x))
     x, y = ex08_datasets()[which]
     impl.train(x, y, layer, torch.nn.MSELoss(), optimizer, 3000)
-    got = (float(layer.weight.reshape(())), float(layer.bias.reshape(())))
+    got = (layer.weight.detach().reshape(()).item(), layer.bias.detach().reshape(()).item())
     assert_close(got, lstsq_line(x, y), f"nn.Linear after 3000 epochs vs numpy lstsq [{which}]",
                  tol=Tolerance(1e-4, 1e-4))
 
@@ -419,7 +421,7 @@ def reference_sgd(x, y, *, lr, epochs, mu=0.0, seed=0, batch=32):
 
 
 def ps09_sample(impl, n=None):
-    x, y = impl.ps09_data()
+    x, y = datasets.ps09_data()
     return (x, y) if n is None else (x[:n], y[:n])
 
 
@@ -441,30 +443,6 @@ def test_dataloader_sgd_approaches_lstsq(impl):
     run = impl.sgd_linear(x, y)
     assert_close(run.params, lstsq_line(x, y), "after 10 epochs near the least-squares line",
                  tol=Tolerance(0.0, 0.05))
-
-
-@exercise("ps09.2-1")
-def test_x_pt_and_y_pt_are_loaded_when_given(impl, tmp_path):
-    x = torch.linspace(-1, 1, 50)
-    torch.save(x, tmp_path / "X.pt")
-    torch.save((3 * x + 0.5)[:, None], tmp_path / "y.pt")            # an N x 1 column is accepted
-    got_x, got_y = impl.ps09_data(tmp_path)
-    assert_close(got_x, x, "X.pt", dtype=torch.float32)
-    assert_close(got_y, 3 * x + 0.5, "y.pt", dtype=torch.float32)
-
-
-@exercise("ps09.2-1")
-@pytest.mark.robustness
-def test_bad_pt_files_give_clear_errors(impl, tmp_path):
-    with pytest.raises(FileNotFoundError):
-        impl.ps09_data(tmp_path)
-    torch.save(torch.ones(5), tmp_path / "X.pt")
-    torch.save(torch.ones(4), tmp_path / "y.pt")
-    with pytest.raises(ValueError):
-        impl.ps09_data(tmp_path)
-    (tmp_path / "y.pt").write_bytes(b"not a tensor")
-    with pytest.raises(ValueError):
-        impl.ps09_data(tmp_path)
 
 
 @exercise("ps09.2-1")
@@ -497,7 +475,7 @@ def test_one_loss_per_update(impl, n, batch, epochs):
 
 @pytest.fixture(scope="module")
 def split_run(impl):
-    x, y = impl.ps09_data()
+    x, y = datasets.ps09_data()
     parts = impl.split_80_10_10(x, y)
     x_train, y_train, x_val, y_val, _, _ = parts
     run = impl.sgd_linear(x_train, y_train, lr=0.001, epochs=150, x_val=x_val, y_val=y_val)
@@ -601,7 +579,7 @@ def test_multiple_choice_answer_from_the_curves(impl):
     at lr 1e-3; the options left are those whose four curves all fall (measured: mu = 1 ends at a
     loss of 7.8 from 11.4, mu = 2 and 3 overflow). The figure itself is not in the sheet text we
     have, so the spec checks the derivation, not a letter."""
-    x, y = impl.ps09_data()
+    x, y = datasets.ps09_data()
     mus = sorted({m for option in impl.MOMENTUM_OPTIONS.values() for m in option})
     curves = impl.momentum_curves(x, y, mus)
     for mu in mus:
@@ -621,7 +599,7 @@ def test_multiple_choice_answer_from_the_curves(impl):
 def test_logistic_regression_matches_sklearn(impl, C):
     from sklearn.linear_model import LogisticRegression
 
-    x, y = impl.breast_cancer_data()
+    x, y = datasets.breast_cancer_data()
     w, b = impl.fit_logistic_regression(x, y, C=C)
     reference = LogisticRegression(C=C, tol=1e-10, max_iter=100_000).fit(x.numpy(), y.numpy())
     assert_close(w, reference.coef_[0], f"coefficients vs sklearn, C={C}", tol=Tolerance(0, 1e-3))
@@ -643,41 +621,11 @@ def test_logistic_regression_on_other_data(impl):
 @exercise("a7.logreg")
 @pytest.mark.robustness
 def test_logistic_regression_rejects_bad_labels(impl):
-    x, y = impl.breast_cancer_data()
+    x, y = datasets.breast_cancer_data()
     with pytest.raises(ValueError):
         impl.fit_logistic_regression(x, 2 * y)
     with pytest.raises(ValueError):
         impl.fit_logistic_regression(x, y, C=0)
-
-
-TITANIC = """PassengerId,Survived,Pclass,Name,Sex,Age,SibSp,Parch,Ticket,Fare,Cabin,Embarked
-1,0,3,"Braund, Mr. Owen Harris",male,22,1,0,A/5 21171,7.25,,S
-2,1,1,"Cumings, Mrs. John Bradley",female,38,1,0,PC 17599,71.2833,C85,C
-3,1,3,"Heikkinen, Miss. Laina",female,,0,0,STON/O2. 3101282,7.925,,S
-4,0,2,"Doe, Mr. John",male,40,0,2,12345,13.0,,S
-"""
-
-
-@exercise("a7.logreg")
-def test_titanic_csv_loads(impl, tmp_path):
-    path = tmp_path / "train.csv"
-    path.write_text(TITANIC)
-    x, y = impl.load_titanic_csv(path)
-    assert_tensor(x, "Titanic features", shape=(4, 6))
-    assert_close(y, [0, 1, 1, 0], "Survived")
-    assert_close(x[:, 1], [1, 0, 0, 1], "Sex (male = 1)")
-    assert_close(x[2, 2], np.median([22, 38, 40]), "a missing Age gets the median age")
-    assert_close(x[:, 5], [7.25, 71.2833, 7.925, 13.0], "Fare")
-
-
-@exercise("a7.logreg")
-@pytest.mark.robustness
-def test_titanic_csv_errors(impl, tmp_path):
-    with pytest.raises(FileNotFoundError):
-        impl.load_titanic_csv(tmp_path / "missing.csv")
-    (tmp_path / "bad.csv").write_text("PassengerId,Name\n1,x\n")
-    with pytest.raises(ValueError):
-        impl.load_titanic_csv(tmp_path / "bad.csv")
 
 
 # --------------------------------------------------------------------------------- dl-a1.q1d
@@ -707,7 +655,7 @@ def test_boston_csv_loads_and_trains(impl, tmp_path):
     table[:, -1] = table[:, :13] @ rng.normal(size=13) + 20
     path = tmp_path / "boston.csv"
     path.write_text(BOSTON_HEADER + "\n" + "\n".join(",".join(f"{v:.6f}" for v in row) for row in table) + "\n")
-    x, y = impl.load_boston_csv(path)
+    x, y = datasets.load_boston_csv(path)
     assert_close(x, table[:, :13], "features", tol=Tolerance(0, 1e-6))
     assert_close(y, table[:, -1], "target medv", tol=Tolerance(0, 1e-6))
     run = impl.train_housing(x, y, epochs=15)
@@ -715,31 +663,3 @@ def test_boston_csv_loads_and_trains(impl, tmp_path):
     assert run.train_mse[-1] < run.train_mse[0]
 
 
-@exercise("dl-a1.q1d")
-@pytest.mark.robustness
-def test_boston_csv_errors(impl, tmp_path):
-    with pytest.raises(FileNotFoundError):
-        impl.load_boston_csv(tmp_path / "missing.csv")
-    (tmp_path / "bad.csv").write_text(BOSTON_HEADER + "\n" + ",".join(["x"] * 14) + "\n" + ",".join(["1"] * 14) + "\n")
-    with pytest.raises(ValueError):
-        impl.load_boston_csv(tmp_path / "bad.csv")
-
-
-@exercise("dl-a1.q1d")
-def test_boston_from_an_openml_cache(impl, tmp_path, monkeypatch):
-    import sklearn.datasets
-    from sklearn.utils import Bunch
-
-    calls = []
-
-    def fake_fetch_openml(**kwargs):
-        calls.append(kwargs)
-        return Bunch(data=np.arange(26.0).reshape(2, 13), target=np.array([24.0, 21.6]))
-
-    monkeypatch.setattr(sklearn.datasets, "fetch_openml", fake_fetch_openml)
-    x, y = impl.load_boston_openml(tmp_path)
-    assert calls and calls[0]["data_home"] == str(tmp_path) and calls[0]["name"] == "boston"
-    assert_close(y, [24.0, 21.6], "target from the cache")
-    assert_equal(x.shape, (2, 13), "features from the cache")
-    with pytest.raises(FileNotFoundError):
-        impl.load_boston_openml(tmp_path / "nope")

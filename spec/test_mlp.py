@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from spec import data
+from spec import data as datasets
 from spec.asserts import assert_close, assert_equal, assert_tensor
 
 exercise = pytest.mark.exercise
@@ -72,7 +72,7 @@ def search(impl, x, y, seed):
     return scores
 
 
-DATA = {"non-linear 100 points": data.ex08_nonlinear_data, "sheet's 15 points": data.ex08_linear_data}
+DATA = {"non-linear 100 points": datasets.ex08_nonlinear_data, "sheet's 15 points": datasets.ex08_linear_data}
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def test_mlp_prediction_is_not_a_line(impl, seed_):
 
 @exercise("ex08.mlp")
 def test_tuned_mlp_beats_the_linear_fit_on_non_linear_data(searches):
-    x, y = data.ex08_nonlinear_data()
+    x, y = datasets.ex08_nonlinear_data()
     best = min(searches["non-linear 100 points"].values())
     line = linear_mse(x, y)
     assert best <= 0.2 * line, f"best MLP MSE {best:.4f} should be <= 0.2 x the least-squares line's {line:.4f}"
@@ -106,7 +106,7 @@ def test_tuned_mlp_beats_the_linear_fit_on_non_linear_data(searches):
 
 @exercise("ex08.mlp")
 def test_tuned_mlp_is_no_worse_than_the_line_on_the_sheets_points(searches):
-    x, y = data.ex08_linear_data()
+    x, y = datasets.ex08_linear_data()
     best = min(searches["sheet's 15 points"].values())
     line = linear_mse(x, y)
     assert best <= 1.1 * line, f"best MLP MSE {best:.4f} should be <= 1.1 x the least-squares line's {line:.4f}"
@@ -114,7 +114,7 @@ def test_tuned_mlp_is_no_worse_than_the_line_on_the_sheets_points(searches):
 
 @exercise("ex08.mlp")
 def test_search_is_deterministic_for_a_seed(impl, searches):
-    x, y = data.ex08_nonlinear_data()
+    x, y = datasets.ex08_nonlinear_data()
     again = search(impl, x, y, seed=0)
     assert_close(list(again.values()), list(searches["non-linear 100 points"].values()),
                  "the same seed must give the same search", dtype=torch.float32)

@@ -21,6 +21,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from spec import data as datasets
 from spec import oracles
 from spec.asserts import assert_close, assert_equal, assert_tensor
 from spec.oracles import x as s_sym
@@ -385,34 +386,14 @@ def test_depth_mlp_has_the_asked_depth(impl, depth):
 
 
 # --------------------------------------------------------------------------------- two moons
-@exercise("moons.baseline")
-@pytest.mark.parametrize("seed_", [0, 1, 2])
-@pytest.mark.parametrize("noise", [0.1, 0.2])
-def test_embedded_two_moons_is_make_moons(impl, seed_, noise):
-    from sklearn.datasets import make_moons
-
-    data = impl.two_moons(seed=seed_, noise=noise)
-    n = len(data.y_train) + len(data.y_test)
-    assert_equal(n, 1000, "samples in train + test")
-    assert_equal(len(data.y_test), 250, "test samples (25 %)")
-    x, y = make_moons(n_samples=1000, noise=noise, random_state=seed_)
-    ours = torch.cat([data.x_train, data.x_test]).double().numpy()
-    labels = torch.cat([data.y_train, data.y_test]).numpy()
-    distance = np.abs(ours[:, None, :] - x[None, :, :]).max(-1)
-    nearest = distance.argmin(1)
-    assert (distance[np.arange(n), nearest] < 1e-6).all(), "samples that make_moons did not draw"
-    assert sorted(nearest) == list(range(n)), "every make_moons sample exactly once"
-    assert (y[nearest] == labels).all(), "labels as make_moons gave them"
-    assert abs(float(data.y_test.float().mean()) - 0.5) < 0.01, "stratified: classes balanced in test"
-    assert torch.equal(impl.two_moons(seed=seed_, noise=noise).x_train, data.x_train), "same seed, same data"
 
 
 @exercise("moons.baseline")
 @pytest.mark.parametrize("seed_", range(5))
 def test_baseline_reaches_95_percent(impl, seed_):
     model = impl.make_moons_net(16, 1, "relu", seed_)
-    history = impl.train_moons(model, impl.two_moons(seed=seed_), steps=300, seed=seed_)
-    data = impl.two_moons(seed=seed_)
+    history = impl.train_moons(model, datasets.two_moons(seed=seed_), steps=300, seed=seed_)
+    data = datasets.two_moons(seed=seed_)
     with torch.no_grad():
         accuracy = float((model(data.x_test).argmax(1) == data.y_test).float().mean())
     assert_close(history.test_accuracy, accuracy, "recorded test accuracy", dtype=torch.float32)
@@ -429,14 +410,6 @@ def test_forward_is_the_output_layer_of_latent(impl):
     assert_close(model(x), model.output(latent), "forward(x) == output(latent(x))", dtype=torch.float32)
 
 
-@exercise("moons.baseline")
-@pytest.mark.parametrize("kwargs", [{"n_samples": 3}, {"test_size": 1.5}, {"noise": -0.1}], ids=str)
-@pytest.mark.robustness
-def test_two_moons_rejects_bad_arguments(impl, kwargs):
-    with pytest.raises(ValueError):
-        impl.two_moons(**kwargs)
-
-
 @exercise("moons.deep")
 @pytest.mark.parametrize("depth", [3, 5])
 @pytest.mark.parametrize("activation", ["sigmoid", "relu"])
@@ -445,7 +418,7 @@ def test_deep_nets_have_equal_width_hidden_layers_and_train(impl, depth, activat
     hidden = [getattr(model, f"hidden{i}") for i in range(1, depth + 1)]
     assert all(layer.out_features == 16 for layer in hidden), "hidden layers of equal width"
     assert all(layer.in_features == 16 for layer in hidden[1:])
-    history = impl.train_moons(model, impl.two_moons(seed=0), steps=200, seed=0)
+    history = impl.train_moons(model, datasets.two_moons(seed=0), steps=200, seed=0)
     assert history.loss[-1] < 0.5 * history.loss[0], f"loss {history.loss[0]:.3f} -> {history.loss[-1]:.3f}"
 
 
@@ -485,7 +458,7 @@ def test_is_one_architecture_always_better(comparison):
 def test_grad_norms_are_recorded_per_step_and_layer(impl, depth):
     model = impl.make_moons_net(16, depth, "sigmoid", 3)
     untrained = copy.deepcopy(model)
-    data = impl.two_moons(seed=3)
+    data = datasets.two_moons(seed=3)
     history = impl.train_moons(model, data, steps=25, seed=3)
     assert_equal(len(history.grad_norms), 25, "one record per step")
     assert all(len(row) == depth for row in history.grad_norms), "one norm per hidden layer"
@@ -498,7 +471,7 @@ def test_grad_norms_are_recorded_per_step_and_layer(impl, depth):
 
 def early_ratio(impl, activation, depth, seed_, steps=10):
     model = impl.make_moons_net(16, depth, activation, seed_)
-    history = impl.train_moons(model, impl.two_moons(seed=seed_), steps=steps, seed=seed_)
+    history = impl.train_moons(model, datasets.two_moons(seed=seed_), steps=steps, seed=seed_)
     first_step = history.grad_norms[0][0] / history.grad_norms[0][-1]
     mean_early = np.mean([row[0] / row[-1] for row in history.grad_norms])
     return first_step, mean_early

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import torch
 
+from spec import data as datasets
+
 FIGURES = {
     "ps09": ["ps09_sigmoid.png", "ps09_loss_curve.png", "ps09_train_val.png", "ps09_momentum.png"],
     "ex08": ["ex08_predictions.png", "ex08_bound.png"],
@@ -65,7 +67,7 @@ def test_report_numbers_come_from_the_implementation(impl, quick_report):
     for label, value in expected.items():
         line = next(line for line in markdown.splitlines() if label in line)
         assert line.rstrip(" |").endswith(f"{float(value):.3f}"), f"{line!r} should end with {float(value):.3f}"
-    slope = impl.sgd_linear(*impl.ps09_data()).params[0]
+    slope = impl.sgd_linear(*datasets.ps09_data()).params[0]
     assert re.search(rf"\| slope \| {float(slope):.3f} \|", markdown), "2.1 slope as the implementation computes it"
 
 

@@ -112,3 +112,50 @@ def test_unloadable_submissions_get_a_clear_report(tmp_path, kind, capsys):
     expected = {"missing": "no such file", "not json notebook": "not a readable Jupyter notebook",
                 "syntax error package": "SyntaxError", "wrong suffix": "expected a .py file"}[kind]
     assert expected in text, text[:1500]
+
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "selftest" / "notebooks"
+EX08_AUTO = ["ex08.linreg-tensors", "ex08.linreg-module", "ex08.linreg-nn", "ex08.mlp"]
+
+
+def ex08_statuses(result):
+    return {row["id"]: row["status"] for row in result.exercise_rows() if row["id"].startswith("ex08")}
+
+
+@pytest.mark.parametrize("name, failing", [
+    ("ex08_solution", set()),
+    pytest.param("ex08_wrong_shape", {"ex08.linreg-tensors"}, marks=pytest.mark.slow),
+    pytest.param("ex08_no_zero_grad", {"ex08.linreg-tensors", "ex08.linreg-nn"}, marks=pytest.mark.slow),
+])
+def test_student_notebook_written_from_the_sheet(tmp_path, name, failing):
+    """A notebook written from ex08's sheet and template alone, in a student's style (script cells,
+    prints, plots, `from test_utils import test` beside it), graded unedited."""
+    result = grade(str(NOTEBOOKS / "ex08" / f"{name}.ipynb"), selection=("ex08",))
+    expected = {eid: ("failed" if eid in failing else "passed") for eid in EX08_AUTO}
+    assert ex08_statuses(result) == {**expected, "ex08.vanishing-bound": "by hand"}
+    data = write_reports(result, tmp_path)
+    assert data["manual_points"] == 1.5 and data["points"] == 3.5
+    assert data["notebook"] and not [c for c in data["notebook"]["cells"] if c["status"] == "error"]
+    markdown = (tmp_path / "grade.md").read_text()
+    assert "To grade by hand" in markdown and "Reference answer" in markdown and "robustness" in markdown
+    messages = " ".join(f["message"] for row in data["sheets"]["ex08"]["exercises"] for f in row["failures"])
+    if name == "ex08_wrong_shape":
+        assert "got shape (15,), but should be (15, 1)" in messages
+    if name == "ex08_no_zero_grad":
+        assert "not cleared" in messages
+
+
+def test_no_points_leak_through_tests_that_never_reach_the_submission(tmp_path):
+    empty = tmp_path / "empty.py"
+    empty.write_text("x = 1\n")
+    result = grade(str(empty), selection=("ex08",))
+    data = write_reports(result, tmp_path)
+    assert data["earned"] == 0, data
+    assert {row["id"] for info in data["sheets"].values() for row in info["exercises"]} == \
+        {e for e in EX08_AUTO} | {"ex08.vanishing-bound"}, "only the selected exercises are reported"
+
+
+def test_a_selected_exercise_does_not_report_its_neighbour():
+    result = grade(str(Path(__file__).resolve().parents[2] / "impl"), selection=("dl-a1.q2b",))
+    assert [row["id"] for row in result.exercise_rows()] == ["dl-a1.q2b"]
+    assert all(t.exercises == ["dl-a1.q2b"] for t in result.tests.values()), "a shared test reports q2b only"

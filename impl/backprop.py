@@ -55,7 +55,10 @@ def _check(x, params, y=None):
 
 
 def manual_forward(x, params) -> ForwardCache:
-    """Forward pass from weight matrices and bias vectors."""
+    """Forward pass from weight matrices and bias vectors: x is N x D, params holds "W1" (H x D, the
+    layout of nn.Linear's weight), "b1" (H), "W2" (C x H) and "b2" (C). Returns the ForwardCache
+    (z1, a1, logits, probs): hidden pre-activations and ReLU activations (N x H), logits and softmax
+    probabilities (N x C)."""
     _check(x, params)
     z1 = x @ params["W1"].T + params["b1"]
     a1 = torch.clamp_min(z1, 0)
@@ -69,7 +72,9 @@ def cross_entropy(probs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def manual_backward(x, y, params, cache: ForwardCache) -> dict[str, torch.Tensor]:
-    """Gradients of the mean cross-entropy with respect to W1, b1, W2, b2 (module docstring)."""
+    """Gradients of the mean cross-entropy L = -(1/N) sum_n log p[n, y_n] with respect to W1, b1, W2
+    and b2, by hand (no autograd): a dict with those four keys, each tensor of its parameter's shape
+    (the layout of manual_forward); y holds N class labels in 0..C-1; cache is manual_forward(x, params)."""
     _check(x, params, y)
     n, classes = cache.probs.shape
     one_hot = torch.nn.functional.one_hot(y, num_classes=classes).to(cache.probs.dtype)

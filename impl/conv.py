@@ -30,6 +30,8 @@ KERNELS = {
 
 
 def kernel(name: str, dtype=torch.float64) -> torch.Tensor:
+    """A named 3 x 3 kernel: "identity", "box3" (mean of 9), "gaussian3", "sharpen" (these sum to 1),
+    "sobel_x", "sobel_y", "laplacian" (these sum to 0); an unknown name is a ValueError."""
     if name not in KERNELS:
         raise ValueError(f"kernel must be one of {sorted(KERNELS)}, got {name!r}")
     return torch.tensor(KERNELS[name], dtype=dtype)
@@ -67,7 +69,11 @@ def _pad(image: torch.Tensor, top: int, bottom: int, left: int, right: int, mode
 
 
 def conv2d(image, kernel_, mode: str = "valid", stride: int = 1) -> torch.Tensor:
-    """The 2-D convolution of an H x W image with a k_h x k_w kernel, by hand (module docstring)."""
+    """The 2-D convolution (the kernel flipped, as scipy.signal.convolve2d) of an H x W image with a
+    k_h x k_w kernel, by hand, with a stride and an edge mode: "valid" (no padding: (H - k_h) // s + 1
+    rows), "zero" (zero padding that keeps the size at stride 1: (k-1)//2 before, k//2 after),
+    "reflect" (mirror padding, the edge pixel not repeated: d c b | a b c d) or "replicate" (the edge
+    pixel repeated: a a a | a b c d)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     image, kernel_ = torch.as_tensor(image), torch.as_tensor(kernel_)

@@ -219,8 +219,8 @@ def test_snapshots_and_decision_grid(impl):
     history = impl.train_manual(data, steps=120, seed=0, snapshot_every=40)
     assert_equal(sorted(history.snapshots), [0, 40, 80, 120], "snapshot steps")
     assert_equal(len(history.loss), 120, "one loss per step")
-    xx, yy, p1 = impl.decision_grid(history.params, n=25)
-    assert_tensor(p1, "class-1 probability on the grid", shape=(25, 25))
+    xx, yy, p1 = (torch.as_tensor(np.asarray(v)) for v in impl.decision_grid(history.params, n=25))
+    assert_equal(tuple(p1.shape), (25, 25), "shape of the class-1 probability on the grid")
     points = torch.stack([xx.ravel(), yy.ravel()], 1)
     logits, _, _, _ = reference(points.double(), torch.zeros(len(points), dtype=torch.int64),
                                 {k: v.double() for k, v in history.params.items()})

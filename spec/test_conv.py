@@ -166,17 +166,23 @@ def test_parameter_count_formula(impl, channels):
 
 @exercise("a7.cnn")
 def test_shapes_follow_the_formula(impl):
+    """Every convolution and pooling layer, whatever the model's structure: its output size is
+    floor((n + 2 padding - k) / stride) + 1, by impl's formula and by the spec's own arithmetic."""
     model = impl.SmallCNN()
-    x = torch.rand(5, 1, 8, 8)
-    size = 8
-    for m in model.features:
-        x = m(x)
-        if isinstance(m, torch.nn.Conv2d):
-            size = impl.conv_output_size(size, m.kernel_size[0], m.padding[0], m.stride[0])
-        elif isinstance(m, torch.nn.MaxPool2d):
-            size = impl.conv_output_size(size, m.kernel_size, 0, m.stride)
-        assert_equal(tuple(x.shape[2:]), (size, size), f"after {type(m).__name__}")
-    assert_tensor(model(torch.rand(5, 1, 8, 8)), "logits", shape=(5, 10))
+    seen = []
+    hooks = [m.register_forward_hook(lambda m, args, out: seen.append((m, args[0].shape, out.shape)))
+             for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.MaxPool2d))]
+    logits = model(torch.rand(5, 1, 8, 8))
+    for hook in hooks:
+        hook.remove()
+    assert seen, "the CNN has no Conv2d or MaxPool2d layer"
+    pair = lambda v: v if isinstance(v, tuple) else (v, v)
+    for m, before, after in seen:
+        (k, _), (p, _), (s, _) = pair(m.kernel_size), pair(m.padding), pair(m.stride)
+        expected = (before[2] + 2 * p - k) // s + 1
+        assert_equal(impl.conv_output_size(before[2], k, p, s), expected, f"conv_output_size for {type(m).__name__}")
+        assert_equal(after[2], expected, f"output rows of {type(m).__name__} (k={k}, p={p}, s={s}) on {before[2]} rows")
+    assert_tensor(logits, "logits", shape=(5, 10))
 
 
 @exercise("a7.cnn")

@@ -380,7 +380,14 @@ def test_depth_mlp_has_the_asked_depth(impl, depth):
     model = impl.DepthMLP(depth, width=8, in_features=5)
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     assert_equal(len(linears), depth + 1, "hidden layers + output layer")
-    assert_tensor(model(torch.randn(3, 5)), "DepthMLP output", shape=(3,))
+    out = model(torch.randn(3, 5))
+    assert_tensor(out, "DepthMLP output")
+    assert tuple(out.shape) in ((3,), (3, 1)), f"got shape {tuple(out.shape)}, but should be (3,) or (3, 1) [DepthMLP]"
+
+
+@exercise("a7.depth-study")
+@pytest.mark.robustness
+def test_depth_mlp_refuses_depth_zero(impl):
     with pytest.raises(ValueError):
         impl.DepthMLP(0)
 
@@ -449,7 +456,7 @@ def test_is_one_architecture_always_better(comparison):
     for depth in (3, 10):
         worst = {a: min(acc[a, depth, s] for s in seeds) for a in ("sigmoid", "relu")}
         assert worst["relu"] > worst["sigmoid"], f"depth {depth}: worst seeds {worst}"
-    assert min(acc["relu", 10, s] for s in seeds) >= 0.95, "ReLU at depth 10 trains on every seed"
+    assert min(acc["relu", 10, s] for s in seeds) >= 0.9, "ReLU at depth 10 trains on every seed"
     assert np.mean([acc["sigmoid", 10, s] for s in seeds]) <= 0.85, "sigmoid at depth 10 mostly fails"
 
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
+from spec.catalogue import load
 from spec.grade import grade, main, write_reports
 
 IMPLS = Path(__file__).resolve().parents[1] / "selftest" / "impls"
@@ -118,31 +120,54 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "selftest" / "notebooks"
 EX08_AUTO = ["ex08.linreg-tensors", "ex08.linreg-module", "ex08.linreg-nn", "ex08.mlp"]
 
 
-def ex08_statuses(result):
-    return {row["id"]: row["status"] for row in result.exercise_rows() if row["id"].startswith("ex08")}
+class StudentCase(NamedTuple):
+    """A notebook written from a sheet (and its course template) alone, in a student's style, with the
+    exercises it must fail; ``alias`` maps its own names onto the interface."""
+    sheet: str
+    notebook: str
+    failing: frozenset = frozenset()
+    alias: str | None = None
+    message: str = ""         # a failure message the student must see
+    slow: bool = False
 
 
-@pytest.mark.parametrize("name, failing", [
-    ("ex08_solution", set()),
-    pytest.param("ex08_wrong_shape", {"ex08.linreg-tensors"}, marks=pytest.mark.slow),
-    pytest.param("ex08_no_zero_grad", {"ex08.linreg-tensors", "ex08.linreg-nn"}, marks=pytest.mark.slow),
-])
-def test_student_notebook_written_from_the_sheet(tmp_path, name, failing):
-    """A notebook written from ex08's sheet and template alone, in a student's style (script cells,
-    prints, plots, `from test_utils import test` beside it), graded unedited."""
-    result = grade(str(NOTEBOOKS / "ex08" / f"{name}.ipynb"), selection=("ex08",))
-    expected = {eid: ("failed" if eid in failing else "passed") for eid in EX08_AUTO}
-    assert ex08_statuses(result) == {**expected, "ex08.vanishing-bound": "by hand"}
-    data = write_reports(result, tmp_path)
-    assert data["manual_points"] == 1.5 and data["points"] == 3.5
+STUDENTS = [
+    StudentCase("ex08", "ex08_solution"),
+    StudentCase("ex08", "ex08_wrong_shape", frozenset({"ex08.linreg-tensors"}),
+                message="got shape (15,), but should be (15, 1)", slow=True),
+    StudentCase("ex08", "ex08_no_zero_grad", frozenset({"ex08.linreg-tensors", "ex08.linreg-nn"}),
+                message="not cleared", slow=True),
+    StudentCase("ps09", "ps09_solution", alias="ps09_aliases.toml", slow=True),
+    StudentCase("ps09", "ps09_wrong_trace", frozenset({"ps09.1-4"}), alias="ps09_aliases.toml", slow=True),
+]
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.notebook, marks=[pytest.mark.slow] if c.slow else [])
+                                  for c in STUDENTS])
+def test_student_notebook_written_from_the_sheet(tmp_path, case):
+    """Graded unedited, from a copy of its folder (helper files, alias file and all), so that what the
+    cells write stays out of the checkout: a correct notebook earns every automatic point, a wrong one
+    loses exactly the exercises its mistake breaks."""
+    import shutil
+
+    folder = shutil.copytree(NOTEBOOKS / case.sheet, tmp_path / case.sheet)
+    alias = str(folder / case.alias) if case.alias else None
+    result = grade(str(folder / f"{case.notebook}.ipynb"), selection=(case.sheet,), alias=alias)
+    catalogue = load()
+    expected = {e.id: ("by hand" if e.fully_manual else "failed" if e.id in case.failing else "passed")
+                for e in catalogue.of_sheet(case.sheet)}
+    assert {row["id"]: row["status"] for row in result.exercise_rows()} == expected
+    data = write_reports(result, tmp_path / "grade")
+    sheet = catalogue.of_sheet(case.sheet)
+    assert data["points"] == sum(e.auto_points for e in sheet)
+    assert data["manual_points"] == sum(e.manual_points for e in sheet)
+    assert data["earned"] == sum(e.auto_points for e in sheet if e.id not in case.failing)
     assert data["notebook"] and not [c for c in data["notebook"]["cells"] if c["status"] == "error"]
-    markdown = (tmp_path / "grade.md").read_text()
-    assert "To grade by hand" in markdown and "Reference answer" in markdown and "robustness" in markdown
-    messages = " ".join(f["message"] for row in data["sheets"]["ex08"]["exercises"] for f in row["failures"])
-    if name == "ex08_wrong_shape":
-        assert "got shape (15,), but should be (15, 1)" in messages
-    if name == "ex08_no_zero_grad":
-        assert "not cleared" in messages
+    markdown = (tmp_path / "grade" / "grade.md").read_text()
+    assert "robustness" in markdown and ("Reference answer" in markdown) == (data["manual_points"] > 0)
+    messages = " ".join(f["message"] for info in data["sheets"].values() for row in info["exercises"]
+                        for f in row["failures"])
+    assert case.message in messages
 
 
 def test_no_points_leak_through_tests_that_never_reach_the_submission(tmp_path):

@@ -182,8 +182,9 @@ def time_jacobians(L_values=(3, 5, 10), batch: int = 1024, *, D: int = 2, K: int
     """dl-a1 2(d): median seconds per call of the plain forward pass, reverse mode (autograd and
     by hand) and forward mode, for each L (torch.utils.benchmark synchronises CUDA).
 
-    Returns one record per (L, method) with the median, the batch size, the device and the ratio
-    to the plain forward pass of the same L.
+    Returns one record (a dict) per (L, method) with the keys "L", "method" (at least three methods,
+    the plain forward pass among them), "seconds" (the median), "batch", "device" and
+    "ratio_to_forward_pass" (1.0 for the plain forward pass of the same L).
     """
     from torch.utils.benchmark import Timer
 

@@ -73,7 +73,7 @@ def _stub(name: str, obj) -> str:
         for method, function in vars(obj).items():
             if inspect.isfunction(function) and (not method.startswith("_") or method in ("__init__", "__call__")):
                 signature = str(inspect.signature(function))
-                body = inspect.getdoc(function)
+                body = inspect.cleandoc(function.__doc__) if function.__doc__ else ""   # its own, not nn.Module's
                 lines += ["", f"    def {method}{signature}:"]
                 if body:
                     lines.append('        """' + body.replace("\n", "\n        ") + '"""')
@@ -106,13 +106,18 @@ def template(sheet: str, module) -> dict:
         if exercise.fully_manual:
             continue
         names = [n for n in used.get(exercise.id, []) if n not in done]
-        mentioned = {c for n in names for c in re.findall(r"\b[A-Z]\w+", _signature(n, getattr(module, n, None)))}
-        containers = sorted(c for c in mentioned if _is_container(getattr(module, c, None)) and c not in done)
-        for name in [*containers, *names]:
+        objects = {n: getattr(module, n, None) for n in names}
+        for name, obj in list(objects.items()):   # the classes their signatures name, from their own modules
+            scope = vars(inspect.getmodule(obj)) if inspect.getmodule(obj) else {}
+            for other in re.findall(r"\b[A-Z]\w+", _signature(name, obj)):
+                if other not in objects and other not in done and inspect.isclass(scope.get(other)) \
+                        and scope[other].__module__.split(".")[0] in ("impl", "spec"):
+                    objects = {other: scope[other], **objects}
+        for name, obj in objects.items():
             done.add(name)
-            obj = getattr(module, name, None)
             header = f"# {name}: given by the sheet ({given[name]})\n" if name in given else ""
-            header = "# given: a container the definitions below return\n" if name in containers else header
+            if _is_container(obj):
+                header = "# given: a container the definitions below take or return\n"
             cells.append(nbformat.v4.new_code_cell(header + _stub(name, obj)))
     notebook = nbformat.v4.new_notebook()
     notebook.cells = cells

@@ -39,8 +39,14 @@ from pathlib import Path
 from spec.catalogue import load
 
 ROOT = Path(__file__).resolve().parents[1]
-GRADED_PATHS = ("spec",)
 NOT_GRADED = ("spec/selftest", "spec/tools", "spec/bench")
+
+
+def graded_paths(selection) -> list[str]:
+    """The topic modules that hold the selected exercises' tests (collecting only those saves the
+    import of the others)."""
+    catalogue = load()
+    return sorted({f"spec/test_{catalogue[eid].topic}.py" for eid in selection})
 
 
 @dataclass
@@ -133,7 +139,7 @@ def _selected(exercise_id: str, selection) -> bool:
 
 def _run_spec(target: str, records: Path, *, selection, only: Path | None, timeout: float, slow: bool,
               run_timeout: float, alias: str | None = None, notebook_budget: float | None = None) -> int | str:
-    command = [sys.executable, "-m", "pytest", *GRADED_PATHS, "-q", "-p", "no:randomly", "-p", "no:xdist",
+    command = [sys.executable, "-m", "pytest", *graded_paths(selection), "-q", "-p", "no:randomly", "-p", "no:xdist",
                "-p", "no:cacheprovider", "-p", "timeout", f"--timeout={timeout}", "--timeout-method=signal",
                f"--impl={target}", f"--records={records}",
                "-m", "not benchmark" if slow else "not slow and not benchmark",

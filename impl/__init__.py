@@ -106,7 +106,6 @@ from impl.moons import (
     make_moons_net,
     train_moons,
 )
-from impl.report import build_report
 from impl.vanishing import (
     DepthMLP,
     backprop_sigmoid_mlp,
@@ -148,7 +147,6 @@ __all__ = [
     "backprop_sigmoid_mlp",
     "best_epochs",
     "breast_cancer_data",
-    "build_report",
     "cheaper_mode",
     "cnn_parameter_count",
     "compare_architectures",

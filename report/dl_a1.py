@@ -79,9 +79,10 @@ def init_answer(results: dict, steps_per_epoch: int, stand_in: bool, long: dict 
             outcome = "it does not learn (chance level)"
         elif improving:
             outcome = (f"it learns but has not converged (train accuracy still rose by {gain:.2f} over the last "
-                       f"epochs)")
+                       f"{min(3, epochs - 1)} epochs)")
         else:
-            outcome = f"it has levelled off (train accuracy changed by {gain:+.2f} over the last epochs)"
+            outcome = (f"it has levelled off (train accuracy changed by {gain:+.2f} over the last "
+                       f"{min(3, epochs - 1)} epochs)")
         parts.append(f"{_label(d)}: {shape}; {flow}; {outcome}, {final:.2f}.")
     best = max(results, key=lambda d: results[d].test_accuracy[-1])
     parts.append(f"Depth multiplies these per-layer factors, so the deeper the net the more the initialization "
@@ -243,7 +244,7 @@ def build(opts: Options, out: Path, progress) -> Section:
         row = [_label(d), s.num("4(d)", f"{d} train", r.train_accuracy[-1]), s.num("4(d)", f"{d} test",
                                                                                      r.test_accuracy[-1])]
         if long:
-            row.append(s.num("4(d) long run", f"{d} test", long[d].test_accuracy[-1]) if d in long else "")
+            row.append(s.num("4(d) long run", f"{d} test", long[d].test_accuracy[-1]) if d in long else "not run")
         rows.append(row)
     header = ["init", f"train accuracy after {epochs} epochs", f"test accuracy after {epochs} epochs"]
     if long:

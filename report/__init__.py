@@ -221,6 +221,9 @@ def build_report(out=DEFAULT_OUT, sheets=SHEETS, *, data_dir=None, device: str =
         numbers = {"meta": meta, "numbers": {s.sheet: s.numbers for s in sections},
                    "volatile": sorted(v for s in sections for v in s.volatile)}
         (work / "numbers.json").write_text(json.dumps(numbers, indent=1) + "\n", encoding="utf-8")
+        if opts.data_dir and not any(str(opts.data_dir) in source for s in sections for _, source in s.data):
+            stream.write(f"note: --data-dir {opts.data_dir} held no file the chosen sheets use; every section used "
+                         f"its embedded data (see the provenance block)\n")
         return install(work, target, force=force, meta={"date": meta["date"], "quick": quick})
     finally:
         if work.exists():

@@ -21,6 +21,14 @@ def _contains(parent: Path, child: Path) -> bool:
     return child == parent or parent in child.parents
 
 
+def _repository_inside(folder: Path) -> Path | None:
+    """The first folder below ``folder`` that holds ``.git``, if any (symbolic links not followed)."""
+    for root, dirs, files in os.walk(folder):
+        if ".git" in dirs or ".git" in files:
+            return Path(root)
+    return None
+
+
 def check_out(out, *, force: bool = False) -> Path:
     """The resolved output folder, or :class:`ReportError` saying why not and the way out."""
     raw = Path(out).expanduser()
@@ -51,9 +59,14 @@ def check_out(out, *, force: bool = False) -> Path:
         if not target.is_dir():
             raise ReportError(f"--out {target} is a file, not a folder; choose another --out")
         entries = list(target.iterdir())
-        if entries and not (target / MARKER).is_file() and not force:
-            raise ReportError(f"refusing --out {target}: it is not empty and not a previous report (no {MARKER} "
-                              f"marker); choose another --out, or pass --force to replace it")
+        if entries and not (target / MARKER).is_file():
+            if not force:
+                raise ReportError(f"refusing --out {target}: it is not empty and not a previous report (no {MARKER} "
+                                  f"marker); choose another --out, or pass --force to replace it")
+            repository = _repository_inside(target)
+            if repository is not None:
+                raise ReportError(f"refusing --out {target} even with --force: it holds a repository "
+                                  f"({repository}); choose another --out")
     existing = next(p for p in (target, *target.parents) if p.exists())
     if not os.access(existing, os.W_OK | os.X_OK) or (target.exists() and not os.access(target.parent, os.W_OK)):
         raise ReportError(f"--out {target}: {existing if existing != target else target.parent} is not writable; "

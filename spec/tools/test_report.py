@@ -233,9 +233,12 @@ def test_force_never_replaces_cwd_parents_home_or_a_repository(case, tmp_path, m
         check_out(out, force=True)
 
 
-def test_force_replaces_a_foreign_folder(tmp_path, monkeypatch):
+def test_force_replaces_a_foreign_folder_but_not_one_holding_a_repository(tmp_path, monkeypatch):
     bad_out_cases(tmp_path, monkeypatch)
     assert check_out("notes", force=True) == (tmp_path / "work" / "notes").resolve()
+    (tmp_path / "work" / "notes" / "deep" / "project" / ".git").mkdir(parents=True)
+    with pytest.raises(ReportError, match="holds a repository"):
+        check_out("notes", force=True)
 
 
 def test_unwritable_out_is_one_line(tmp_path, capsys):

@@ -239,6 +239,16 @@ def build(opts: Options, out: Path, progress) -> Section:
              + (f"; dashed: Xavier's longer run of {len(next(iter(long.values())).test_accuracy)} epochs (log epoch "
                 f"axis)" if long else "")
              + ".")
+    for d, r in results.items():   # every number the figures and 4(e) quote
+        for when in ("before", "after"):
+            stats = getattr(r, when)
+            s.nums("4(c)", f"{_label(d)} mean |activation| {when}", stats.mean_abs_activation, ".3g")
+            s.nums("4(c)", f"{_label(d)} gradient norm {when}", stats.grad_norm, ".3g")
+        s.nums("4(d)", f"{_label(d)} train accuracy per epoch", r.train_accuracy)
+        s.nums("4(d)", f"{_label(d)} test accuracy per epoch", r.test_accuracy)
+    for d, r in (long or {}).items():
+        s.nums("4(d) long run", f"{_label(d)} train accuracy per epoch", r.train_accuracy)
+        s.nums("4(d) long run", f"{_label(d)} test accuracy per epoch", r.test_accuracy)
     rows = []
     for d, r in results.items():
         row = [_label(d), s.num("4(d)", f"{d} train", r.train_accuracy[-1]), s.num("4(d)", f"{d} test",

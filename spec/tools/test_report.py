@@ -94,6 +94,31 @@ def check_markdown(markdown: str):
             assert cells == width, f"{line!r}: {cells} cells written in a table of {width} columns (unescaped |?)"
 
 
+NUMBER = re.compile(r"^-?\d+(\.\d+)?(e[+-]?\d+)?$")
+FORMATS = (".3f", ".5f", ".4f", ".2f", ".1e", ".4g", ".3g", "d")
+
+
+def assert_table_numbers_recorded(markdown: str, numbers: dict):
+    """Every number in a table cell (after the label column) is one of numbers.json's, as formatted."""
+    __tracebackhide__ = True
+    recorded = set()
+    for questions in numbers["numbers"].values():
+        for labels in questions.values():
+            for value in labels.values():
+                for fmt in FORMATS:
+                    try:
+                        recorded.add(format(value, fmt))
+                    except (TypeError, ValueError):
+                        pass
+    body = markdown.split("## Provenance")[0]
+    for table in tables(body):
+        for row in table[1:]:
+            for cell in row[1:]:
+                for token in cell.split():
+                    if NUMBER.match(token):
+                        assert token in recorded, f"{token!r} (row {row}) is printed but not in numbers.json"
+
+
 def check_report(out: Path, sheets=report.SHEETS):
     html = (out / "index.html").read_text(encoding="utf-8")
     markdown = (out / "report.md").read_text(encoding="utf-8")
@@ -112,6 +137,7 @@ def check_report(out: Path, sheets=report.SHEETS):
         "the page loads nothing from the network"
     numbers = json.loads((out / "numbers.json").read_text(encoding="utf-8"))
     assert set(numbers["numbers"]) == set(sheets)
+    assert_table_numbers_recorded(markdown, numbers)
     return html, markdown, numbers
 
 
@@ -469,3 +495,12 @@ def test_provenance_names_real_files_and_an_unused_data_dir(tmp_path):
     data = tmp_path / "data" / "X.pt"
     data.write_bytes(b"x" * 2048)
     assert core.file_source(data) == f"`{data}` (2.0 KiB)"
+
+
+def test_a_printed_number_missing_from_numbers_json_is_caught():
+    s = core.Section("x", "X")
+    s.table(["label", "value"], [["a", s.num("q", "a", 0.1234)], ["b", "0.999"]])
+    numbers = {"numbers": {"x": s.numbers}}
+    with pytest.raises(AssertionError, match=r"0\.999"):
+        assert_table_numbers_recorded(s.markdown(), numbers)
+    assert_table_numbers_recorded(s.markdown().replace("0.999", "0.123"), numbers)

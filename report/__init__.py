@@ -76,9 +76,12 @@ def _run_sheet(sheet: str, opts: Options, work: Path, progress=None) -> Section:
     import matplotlib
 
     matplotlib.use("Agg")
+    import torch
+
     start = time.perf_counter()
     section = importlib.import_module(MODULES[sheet]).build(opts, work, progress or _Silent())
     section.seconds = time.perf_counter() - start
+    section.threads = torch.get_num_threads()   # as the sheet ran, for the provenance block
     return section
 
 
@@ -108,7 +111,7 @@ def _run(sheets, opts: Options, work: Path, jobs: int, threads: int, stream) -> 
     context = multiprocessing.get_context("spawn")
     # the slowest sheets first, so that the last one to finish is a short one
     order = sorted(sheets, key=["moons", "dl-a1", "ex08", "ps09", "a7"].index)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init,
+    with ProcessPoolExecutor(max_workers=min(jobs, len(sheets)), mp_context=context, initializer=_worker_init,
                              initargs=(threads,)) as pool:
         futures = {pool.submit(_run_sheet, sheet, opts, work): sheet for sheet in order}
         done = {}
@@ -136,7 +139,7 @@ def provenance(sections, opts: Options, *, jobs: int, threads: int, seconds: flo
         "torch": torch.__version__,
         "numpy": numpy.__version__,
         "device": device,
-        "threads": threads,
+        "threads": sorted({getattr(s, "threads", threads) for s in sections}),
         "processes": jobs,
         "implementation": str(Path(impl.__file__).parent),
         "data_dir": str(opts.data_dir) if opts.data_dir else None,
@@ -152,7 +155,8 @@ def _provenance_markdown(meta: dict, sections) -> list[str]:
              if meta["quick"] else "full"),
             ("versions", f"Python {meta['python']}, torch {meta['torch']}, numpy {meta['numpy']}"),
             ("device", meta["device"]),
-            ("threads", f"{meta['threads']} torch thread(s) per process, {meta['processes']} process(es)"),
+            ("threads", f"{' or '.join(map(str, meta['threads']))} torch thread(s) per process, "
+                        f"{meta['processes']} process(es)"),
             ("implementation", f"`{meta['implementation']}`"),
             ("time", f"{meta['seconds']} s in all; per sheet "
              + ", ".join(f"{k} {v} s" for k, v in meta["sheet_seconds"].items()))]
@@ -207,14 +211,14 @@ def build_report(out=DEFAULT_OUT, sheets=SHEETS, *, data_dir=None, device: str =
 
     sheets = validate(sheets, device, data_dir)
     target = check_out(out, force=force)
-    if jobs is None:
-        jobs = min(len(sheets), _cpus())
+    jobs = min(len(sheets), _cpus()) if jobs is None else jobs
     opts = Options(sheets, Path(data_dir).resolve() if data_dir else None, device, quick)
     work = staging(target)
     try:
         start = time.perf_counter()
         sections = _run(sheets, opts, work, jobs, threads, stream)
-        meta = provenance(sections, opts, jobs=max(jobs, 1), threads=threads, seconds=time.perf_counter() - start)
+        meta = provenance(sections, opts, jobs=max(min(jobs, len(sheets)), 1), threads=threads,
+                          seconds=time.perf_counter() - start)
         text = markdown(sections, meta)
         (work / "report.md").write_text(text, encoding="utf-8")
         (work / "index.html").write_text(to_html(text, text.splitlines()[0][2:]), encoding="utf-8")

@@ -29,8 +29,27 @@ def _repository_inside(folder: Path) -> Path | None:
     return None
 
 
+REPORT_FILES = (".png", ".md", ".html", ".json")
+
+
 def check_out(out, *, force: bool = False) -> Path:
     """The resolved output folder, or :class:`ReportError` saying why not and the way out."""
+    try:
+        return _check_out(out, force)
+    except ReportError:
+        raise
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ReportError(f"--out {str(out)!r} is not a usable path ({reason}); choose another --out") from None
+
+
+def _foreign(folder: Path) -> list[str]:
+    """What a previous report folder holds that the report did not write (files added by hand, folders)."""
+    return sorted(p.name for p in folder.iterdir()
+                  if p.name != MARKER and not (p.is_file() and p.suffix in REPORT_FILES))
+
+
+def _check_out(out, force: bool) -> Path:
     raw = Path(out).expanduser()
     if str(out).strip() == "":
         raise ReportError("--out is empty: name a folder for the report")
@@ -59,7 +78,12 @@ def check_out(out, *, force: bool = False) -> Path:
         if not target.is_dir():
             raise ReportError(f"--out {target} is a file, not a folder; choose another --out")
         entries = list(target.iterdir())
-        if entries and not (target / MARKER).is_file():
+        foreign = _foreign(target) if (target / MARKER).is_file() else []
+        if foreign and not force:
+            raise ReportError(f"refusing --out {target}: a previous report, but it also holds {', '.join(foreign[:3])}"
+                              f"{' ...' if len(foreign) > 3 else ''}, which the report did not write; move "
+                              f"{'them' if len(foreign) > 1 else 'it'}, choose another --out, or pass --force")
+        if entries and (foreign or not (target / MARKER).is_file()):
             if not force:
                 raise ReportError(f"refusing --out {target}: it is not empty and not a previous report (no {MARKER} "
                                   f"marker); choose another --out, or pass --force to replace it")

@@ -224,6 +224,9 @@ def bad_out_cases(tmp_path, monkeypatch):
     (work / "notes" / "mine.txt").write_text("keep me")
     (work / "repo" / ".git").mkdir(parents=True)
     (work / "a_file").write_text("x")
+    (work / "previous").mkdir()
+    (work / "previous" / MARKER).write_text("{}")
+    (work / "previous" / "notes.txt").write_text("mine")
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
@@ -237,18 +240,23 @@ def bad_out_cases(tmp_path, monkeypatch):
         "an existing file": ("a_file", "is a file"),
         "a path under a file": ("a_file/out", "is a file"),
         "a filesystem root": ("/", "root"),
+        "a previous report with a file added": ("previous", "notes.txt"),
+        "a name with a NUL byte": ("bad\0name", "not a usable path"),
+        "a name too long": ("x" * 300, "not a usable path"),
     }
 
 
 @pytest.mark.parametrize("case", ["the working directory", "a parent of the working directory", "home",
                                   "a repository", "a folder with other files", "an existing file",
-                                  "a path under a file", "a filesystem root"])
+                                  "a path under a file", "a filesystem root", "a previous report with a file added",
+                                  "a name with a NUL byte", "a name too long"])
 def test_bad_out_is_refused_in_one_line_and_nothing_is_deleted(case, tmp_path, monkeypatch, capsys):
     out, reason = bad_out_cases(tmp_path, monkeypatch)[case]
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     code, err = cli(["--out", out, "--sheets", "a7", "--quick", "--jobs", "1"], capsys)
     assert code == 2 and len(err) == 1 and reason in err[0], err
     assert "another --out" in err[0] or "choose a new folder" in err[0], err
+    assert "Traceback" not in "\n".join(err)
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before, "something was deleted"
 
 

@@ -35,6 +35,10 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     try:
         old = load(args.compare) if args.compare else None   # read first: --out may replace that folder
+    except ReportError as exc:
+        print(f"python -m report: error: --compare {exc}", file=sys.stderr)
+        return 2
+    try:
         path = build_report(args.out, tuple(args.sheets), data_dir=args.data_dir, device=args.device,
                             quick=args.quick, force=args.force, jobs=args.jobs, threads=args.threads)
     except ReportError as exc:

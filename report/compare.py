@@ -25,11 +25,11 @@ def flatten(numbers: dict) -> dict:
 def load(folder) -> dict:
     path = Path(folder) / "numbers.json"
     if not path.is_file():
-        raise ReportError(f"--compare {folder}: no numbers.json there (is it a report folder?)")
+        raise ReportError(f"{folder}: no numbers.json there (is it a report folder?)")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
-        raise ReportError(f"--compare {path}: not readable as JSON ({exc})") from None
+        raise ReportError(f"{path}: not readable as JSON ({exc})") from None
 
 
 def _differs(old, new, rtol: float, atol: float) -> bool:
@@ -85,7 +85,8 @@ def main(argv=None) -> int:
     try:
         lines = compare(load(args.old), load(args.new), rtol=args.rtol, atol=args.atol, timings=args.timings)
     except ReportError as exc:
-        parser.error(str(exc))
+        print(f"python -m report.compare: error: {exc}", file=sys.stderr)
+        return 2
     print(summary(lines, args.old, args.new, args.rtol, args.atol))
     return 1 if any(not line.startswith(("note:", "not compared")) for line in lines) else 0
 

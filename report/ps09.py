@@ -156,22 +156,27 @@ def build(opts: Options, out: Path, progress) -> Section:
     for k in options:
         s.num("2.5", f"separation ({k})", separations[k])
     choice, sentence = momentum_answer(options, converging, separations)
-    shown = sorted(options[choice])
+    panels = converging or [choice]
 
     def momentum_plot(figure):
         import matplotlib
 
-        axes = figure.subplots()
-        colours = matplotlib.colormaps["viridis"](np.linspace(0, 0.9, len(shown)))
-        for mu, colour in zip(shown, colours, strict=True):
-            axes.plot(curves[mu], label=f"mu = {mu}", color=colour)
-        axes.set(xlabel="parameter update", ylabel="batch MSE", yscale="log",
-                 title=f"2.5 Momentum, lr 1e-3, {momentum_epochs} epochs: option ({choice})")
-        axes.legend()
-        axes.grid(alpha=0.3)
-    save_figure(out / "ps09_momentum.png", momentum_plot)
-    s.figure("ps09_momentum.png", f"2.5 Loss curves of option ({choice})'s momenta, purple to light green as on "
-                                  f"the sheet.")
+        axes = figure.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+        for ax, key in zip(axes, panels, strict=True):
+            shown = options[key]
+            colours = matplotlib.colormaps["viridis"](np.linspace(0, 0.9, len(shown)))
+            for mu, colour in zip(shown, colours, strict=True):
+                ax.plot(curves[mu], label=f"mu = {mu}", color=colour, linewidth=0.8)
+            chosen = " (the answer)" if key == choice else ""
+            ax.set(xlabel="parameter update", yscale="log",
+                   title=f"option ({key}){chosen}: closest curves {100 * separations[key]:.0f} % apart")
+            ax.legend(fontsize=8)
+            ax.grid(alpha=0.3)
+        axes[0].set_ylabel("batch MSE (log)")
+        figure.suptitle(f"2.5 Momentum, lr 1e-3, {momentum_epochs} epochs")
+    save_figure(out / "ps09_momentum.png", momentum_plot, size=(4.8 * len(panels), 3.8))
+    s.figure("ps09_momentum.png", f"2.5 Loss curves of the options whose curves all converge, purple to light "
+                                  f"green as on the sheet; option ({choice}) is the answer.")
     s.text(f"2.5 ({momentum_epochs} epochs): " + sentence)
     progress.step("ps09 momentum")
     return s

@@ -437,6 +437,15 @@ def test_op_count_answer_states_the_measured_ratio():
     assert "reverse mode needs" in flipped and "forward mode needs" not in flipped
 
 
+def test_housing_answer_follows_the_curves():
+    text = dl_a1.housing_answer([0.50, 0.45, 0.43], [0.61, 0.64, 0.59], None)
+    assert "train MSE falls from 0.500 to 0.430 (-14%)" in text and "test MSE stays near 0.610 (to 0.590, -3%)" in text
+    assert "above the train MSE by 0.160" in text and "diabetes table instead" in text
+    text = dl_a1.housing_answer([0.9, 0.2], [0.1, 0.15], "boston.csv")
+    assert "test MSE rises from 0.100 to 0.150 (+50%)" in text and "diabetes" not in text
+    assert "below the train MSE by 0.050" in text
+
+
 def _study(test, train, act=(0.3, 0.4), grad=(1.0, 2.0)):
     before = SimpleNamespace(mean_abs_activation=list(act), grad_norm=list(grad))
     return SimpleNamespace(before=before, test_accuracy=list(test), train_accuracy=list(train))
@@ -491,6 +500,10 @@ def _claims(markdown: str, numbers: dict):
     d = n["dl-a1"]["2(e)"]
     counts = {L: (d[f"forward L={L}"], d[f"reverse L={L}"]) for L in (3, 5, 10)}
     assert dl_a1.op_count_answer(counts, 2, 10) in markdown
+    h = n["dl-a1"]["1(d)"]
+    epochs = range(1, len(h) // 2 + 1)
+    assert dl_a1.housing_answer([h[f"train MSE epoch {i}"] for i in epochs], [h[f"test MSE epoch {i}"] for i in epochs],
+                                None) in markdown
     assert "(e) After" in markdown
 
 

@@ -59,6 +59,8 @@ def _check_out(out, force: bool) -> Path:
         target = raw.resolve()
     except (OSError, RuntimeError) as exc:
         raise ReportError(f"--out {raw}: cannot resolve the path ({exc})") from None
+    if target.parent == target:
+        raise ReportError(f"refusing --out {target}: a filesystem root; choose another --out")
     cwd = Path.cwd().resolve()
     home = Path.home().resolve()
     if _contains(target, cwd):
@@ -67,8 +69,6 @@ def _check_out(out, force: bool) -> Path:
                           f"choose a new folder, e.g. --out {cwd / 'solutions-report'}")
     if _contains(target, home):
         raise ReportError(f"refusing --out {target}: it is the home folder or a parent of it; choose another --out")
-    if target.parent == target:
-        raise ReportError(f"refusing --out {target}: a filesystem root; choose another --out")
     if (target / ".git").exists():
         raise ReportError(f"refusing --out {target}: it is a repository (it holds .git); choose another --out")
     for parent in target.parents:

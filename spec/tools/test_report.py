@@ -239,7 +239,7 @@ def bad_out_cases(tmp_path, monkeypatch):
         "a folder with other files": ("notes", "--force"),
         "an existing file": ("a_file", "is a file"),
         "a path under a file": ("a_file/out", "is a file"),
-        "a filesystem root": ("/", "root"),
+        "a filesystem root": ("/", "a filesystem root"),
         "a previous report with a file added": ("previous", "notes.txt"),
         "a name with a NUL byte": ("bad\0name", "not a usable path"),
         "a name too long": ("x" * 300, "not a usable path"),

@@ -91,7 +91,6 @@ from impl.moons import (
     make_moons_net,
     train_moons,
 )
-from impl.report import build_report
 from impl.vanishing import (
     DepthMLP,
     backprop_sigmoid_mlp,
@@ -130,7 +129,6 @@ __all__ = [
     "accuracy",
     "backprop_sigmoid_mlp",
     "best_epochs",
-    "build_report",
     "cheaper_mode",
     "cnn_parameter_count",
     "compare_architectures",

@@ -133,6 +133,38 @@ class Grade:
                 "notebook": self.notebook, "sheets": sheets}
 
 
+SCRATCH_LIMIT = 200 * 2**20   # bytes of a submission's folder copied beside it (helper files, data)
+SKIPPED_IN_COPY = (".git", "__pycache__", ".ipynb_checkpoints", ".venv", ".tox")
+
+
+def scratch_copy(path: Path, scratch: Path) -> Path:
+    """A copy of the submission to grade, in a scratch folder: what its code writes stays out of the
+    student's folder. A package folder is copied whole; a file with the files and folders beside it
+    (helper modules, data), up to SCRATCH_LIMIT bytes, else with the files beside it only."""
+    import shutil
+
+    ignore = shutil.ignore_patterns(*SKIPPED_IN_COPY)
+    if path.is_dir():
+        shutil.copytree(path, scratch / path.name, ignore=ignore, symlinks=True)
+        return scratch / path.name
+    folder = path.parent
+    size = 0
+    for item in folder.rglob("*"):
+        if any(part in SKIPPED_IN_COPY for part in item.relative_to(folder).parts):
+            continue
+        size += item.stat().st_size if item.is_file() and not item.is_symlink() else 0
+        if size > SCRATCH_LIMIT:
+            break
+    if size <= SCRATCH_LIMIT:
+        shutil.copytree(folder, scratch, ignore=ignore, symlinks=True)
+    else:
+        scratch.mkdir(parents=True)
+        for item in folder.iterdir():
+            if item.is_file() and item.stat().st_size <= SCRATCH_LIMIT:
+                shutil.copy2(item, scratch / item.name)
+    return scratch / path.name
+
+
 def _selected(exercise_id: str, selection) -> bool:
     return not selection or any(exercise_id.startswith(pattern) for pattern in selection)
 
@@ -209,8 +241,8 @@ def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_
         result.error = f"{target}: expected a .py file, a .ipynb notebook or a package folder"
     if result.error:
         return result
-    target = str(path.resolve())
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
+        target = str(scratch_copy(path.resolve(), Path(tmp) / "submission"))
         only = None
         while result.runs < max_runs:
             result.runs += 1

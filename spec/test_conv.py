@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from scipy.signal import convolve2d
 
@@ -72,12 +72,17 @@ def test_conv2d_is_a_convolution_not_a_correlation(impl):
 @exercise("a7.conv2d")
 @given(n=st.integers(1, 40), k=st.integers(1, 9), padding=st.integers(0, 5), stride=st.integers(1, 5))
 def test_output_size_formula(impl, n, k, padding, stride):
-    if n + 2 * padding < k:
-        with pytest.raises(ValueError):
-            impl.conv_output_size(n, k, padding, stride)
-        return
+    assume(n + 2 * padding >= k)
     expected = F.conv2d(torch.zeros(1, 1, n, 1), torch.zeros(1, 1, k, 1), padding=(padding, 0), stride=stride).shape[2]
     assert_equal(impl.conv_output_size(n, k, padding, stride), expected, f"n={n} k={k} p={padding} s={stride}")
+
+
+@exercise("a7.conv2d")
+@pytest.mark.robustness
+@pytest.mark.parametrize("n, k, padding", [(1, 2, 0), (3, 9, 2), (4, 7, 1)])
+def test_output_size_refuses_a_kernel_larger_than_the_padded_input(impl, n, k, padding):
+    with pytest.raises(ValueError):
+        impl.conv_output_size(n, k, padding, 1)
 
 
 SUM_ONE = ["identity", "box3", "gaussian3", "sharpen"]

@@ -139,6 +139,12 @@ STUDENTS = [
                 message="not cleared", slow=True),
     StudentCase("ps09", "ps09_solution", alias="ps09_aliases.toml", slow=True),
     StudentCase("ps09", "ps09_wrong_trace", frozenset({"ps09.1-4"}), alias="ps09_aliases.toml", slow=True),
+    StudentCase("moons", "moons_solution", slow=True),
+    # the training step uses the broken backward pass: both exercises lose their point
+    StudentCase("moons", "moons_wrong_backward", frozenset({"moons.manual-backward", "moons.manual-train"}),
+                message="by hand vs autograd", slow=True),
+    StudentCase("a7", "a7_solution", slow=True),
+    StudentCase("a7", "a7_wrong_conv", frozenset({"a7.conv2d"}), message="conv2d vs F.conv2d", slow=True),
 ]
 
 

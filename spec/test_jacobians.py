@@ -125,10 +125,12 @@ def test_closed_forms_equal_sympy(impl, n, d, k, seed):
 
 
 # ------------------------------------------------------------------------------- dl-a1.q1b
-@exercise("dl-a1.q1b")
+@exercise("dl-a1.q1a")
 @pytest.mark.parametrize("case", NET_CASES, ids=lambda c: c.id)
 @pytest.mark.parametrize("seed", SEEDS)
 def test_closed_forms_equal_autograd(impl, case, seed):
+    """(a)'s closed forms against float64 autograd on the spec's own code: a check of (a) itself, so a
+    wrong closed form costs (a) alone, not (b)'s or (c)'s own code."""
     x, y, params = make_net(case, seed)
     expected = ref_gradients(x, y, params)
     got = impl.logcosh_gradients(x, y, params)
@@ -200,11 +202,8 @@ def test_finite_differences_agree_with_closed_forms(impl, case, scheme):
     expected = ref_gradients(x, y, params)
     with forbid("gradcheck", "autograd"):
         got = impl.logcosh_numerical_gradients(x, y, params, h=FD_STEP[scheme], scheme=scheme)
-    closed = impl.logcosh_gradients(x, y, params)
-    for name in GRAD_NAMES:
+    for name in GRAD_NAMES:   # against the exact gradient (the spec's float64 autograd), not impl's (a)
         assert_close(got[name], expected[name], f"{scheme} differences dJ/d{name}", tol=FD_TOL[scheme])
-        assert_close(got[name], closed[name], f"{scheme} differences vs closed form dJ/d{name}",
-                     tol=FD_TOL[scheme])
 
 
 class FunctionCase(NamedTuple):

@@ -145,6 +145,8 @@ STUDENTS = [
                 message="by hand vs autograd", slow=True),
     StudentCase("a7", "a7_solution", slow=True),
     StudentCase("a7", "a7_wrong_conv", frozenset({"a7.conv2d"}), message="conv2d vs F.conv2d", slow=True),
+    StudentCase("dl-a1", "dl-a1_solution", slow=True),
+    StudentCase("dl-a1", "dl-a1_wrong_q1a", frozenset({"dl-a1.q1a"}), message="dJ/db2", slow=True),
 ]
 
 

@@ -359,9 +359,27 @@ def pytest_collection_finish(session):
         session.config.stash[LOADED] = _load_implementation(session.config)
 
 
+class GlobalState:
+    """The process-wide numerical settings a submission could change for every test after it: torch's
+    default dtype, grad mode and thread count, numpy's floating-point error modes. Captured once and
+    put back after the implementation is loaded and around every test."""
+
+    def __init__(self):
+        self.dtype, self.grad = torch.get_default_dtype(), torch.is_grad_enabled()
+        self.threads, self.errors = torch.get_num_threads(), np.geterr()
+
+    def restore(self) -> None:
+        torch.set_default_dtype(self.dtype)
+        torch.set_grad_enabled(self.grad)
+        if torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
+        np.seterr(**self.errors)
+
+
 def _load_implementation(config) -> tuple:
     target = implementation.target_from(config.getoption("impl"))
     before = implementation.integrity_snapshot(_protected(config))
+    state = GlobalState()
     try:
         alias_file = config.getoption("alias") or os.environ.get(implementation.ALIAS_ENV_VAR)
         aliases = implementation.read_aliases(alias_file) if alias_file else {}
@@ -370,6 +388,8 @@ def _load_implementation(config) -> tuple:
         return None, str(exc)
     except BaseException as exc:  # the solution's own import-time error, SystemExit included
         return None, f"could not import {target}: {type(exc).__name__}: {exc}"
+    finally:
+        state.restore()   # torch.set_default_dtype(float64) at import must not change every test after it
     changed = implementation.integrity_changes(before, _protected(config))
     writer = config.pluginmanager.get_plugin("records-writer")
     if changed:
@@ -438,6 +458,15 @@ def spec_collection(pytestconfig) -> tuple[frozenset, tuple]:
         return frozenset(pytestconfig.stash[COVERED_IDS]), tuple(pytestconfig.stash[UNMARKED])
     from spec.selftest.runner import collect_spec
     return collect_spec()
+
+
+@pytest.fixture(autouse=True)
+def _global_state():
+    """Whatever a test's calls into the implementation do to torch's and numpy's global settings is
+    undone before the next test, so no test's verdict depends on the one before it."""
+    state = GlobalState()
+    yield
+    state.restore()
 
 
 @pytest.fixture(autouse=True)

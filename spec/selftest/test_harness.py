@@ -115,3 +115,12 @@ def test_completeness_check_works_when_run_alone():
     for exercise_id in pending:
         assert f"test_exercise_has_tests[{exercise_id}]" in process.stdout
     assert process.stdout.count("XFAIL spec/test_catalogue.py") == len(pending), process.stdout[-2000:]
+
+
+def test_global_settings_changed_at_import_are_undone():
+    """float64 by default, numpy errors raised, grad mode off and 8 threads, all set at import, would
+    drop even the reference below full marks; the spec puts them back before the first test."""
+    report, process = run_spec("--exercise", "ps09.1", paths=("spec/test_calculus.py",),
+                               impl=str(IMPLS / "global_state_at_import.py"))
+    got = {eid: status for eid, status in statuses(report).items() if eid.startswith("ps09.1")}
+    assert set(got.values()) == {"passed"}, f"{got}\n{process.stdout[-3000:]}"

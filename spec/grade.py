@@ -133,6 +133,7 @@ class Grade:
                 "notebook": self.notebook, "sheets": sheets}
 
 
+FILE_LIMIT = 64 * 2**20       # bytes of any file the spec's child writes, its log included
 SCRATCH_LIMIT = 200 * 2**20   # bytes of a submission's folder copied beside it (helper files, data)
 SKIPPED_IN_COPY = (".git", "__pycache__", ".ipynb_checkpoints", ".venv", ".tox")
 
@@ -188,40 +189,78 @@ def _run_spec(target: str, records: Path, *, selection, only: Path | None, timeo
     # (code that swallows the timeout, a property test re-running a hanging example) ends the run
     stuck_after = 3 * timeout + 30
     with open(records.with_suffix(".log"), "w", encoding="utf-8") as log:
+        # its own session and process group, so that the whole group, children included, ends with it
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                   stderr=subprocess.STDOUT)
-        started = last_seen = time.monotonic()
-        running, offset = None, 0
-        while process.poll() is None:
-            time.sleep(0.25)
-            if records.exists():
-                with open(records, encoding="utf-8", errors="replace") as handle:
-                    handle.seek(offset)
-                    chunk = handle.read()
-                complete = chunk[:chunk.rfind("\n") + 1]
-                offset += len(complete.encode("utf-8", errors="replace"))
-                for line in complete.splitlines():
-                    event = json.loads(line).get("event") if line.startswith("{") else None
-                    if event in ("start", "result"):
-                        running, last_seen = (line if event == "start" else None), time.monotonic()
-            now = time.monotonic()
-            if (running is not None and now - last_seen > stuck_after) or now - started > run_timeout:
-                process.kill()
-                process.wait()
-                return "timeout"
+                                   stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_limits)
+        try:
+            return _watch(process, records, stuck_after, run_timeout)
+        finally:
+            _end_group(process)
+
+
+def _limits() -> None:
+    """In the spec's child process: no core dumps, and no file (the log included) beyond FILE_LIMIT."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
+
+
+def _watch(process, records: Path, stuck_after: float, run_timeout: float) -> int | str:
+    started = last_seen = time.monotonic()
+    running, offset = None, 0
+    while process.poll() is None:
+        time.sleep(0.25)
+        if records.exists():
+            with open(records, "rb") as handle:
+                handle.seek(offset)
+                chunk = handle.read()
+            complete = chunk[:chunk.rfind(b"\n") + 1]
+            offset += len(complete)
+            for line in complete.decode("utf-8", errors="replace").splitlines():
+                event = _parse(line)
+                if event is not None and event["event"] in ("start", "result"):
+                    running, last_seen = (line if event["event"] == "start" else None), time.monotonic()
+        now = time.monotonic()
+        if (running is not None and now - last_seen > stuck_after) or now - started > run_timeout:
+            return "timeout"
     return process.returncode
+
+
+def _end_group(process) -> None:
+    """Kill the child's whole process group (what it started and left behind) and reap the child."""
+    import signal
+
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.wait()
+
+
+EVENT_FIELDS = {"collected": {"nodeid": str, "exercises": list}, "start": {"nodeid": str},
+                "result": {"nodeid": str, "outcome": str, "message": str}, "tampered": {"changed": list},
+                "notebook": {"path": str, "seconds": (int, float), "cells": list}}
+
+
+def _parse(line: str) -> dict | None:
+    """One record as the spec's plugin writes it, or None for anything else (a line cut off by a crash,
+    a malformed or unknown one): the grader never fails on what the records file holds."""
+    try:
+        event = json.loads(line)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    if not isinstance(event, dict) or event.get("event") not in EVENT_FIELDS:
+        return None
+    fields = EVENT_FIELDS[event["event"]]
+    return event if all(isinstance(event.get(k), t) for k, t in fields.items()) else None
 
 
 def _read_records(path: Path) -> list[dict]:
     if not path.exists():
         return []
-    events = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue   # a line cut off by a crash
-    return events
+    return [e for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+            if (e := _parse(line)) is not None]
 
 
 def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_timeout: float = 1800,
@@ -231,7 +270,8 @@ def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_
     result = Grade(target, selection=tuple(selection))
     # the exercises graded by hand alone are not run on a submission: their tests check the
     # reference's worked answer, whose names no sheet asks a student to define
-    selection = tuple(e.id for e in load().exercises if not e.fully_manual and _selected(e.id, selection))
+    catalogue = load()
+    selection = tuple(e.id for e in catalogue.exercises if not e.fully_manual and _selected(e.id, selection))
     path = Path(target)
     if not path.exists():
         result.error = f"{target}: no such file or folder"
@@ -253,11 +293,15 @@ def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_
             events = _read_records(records)
             for event in events:
                 if event["event"] == "collected" and event["nodeid"] not in result.tests:
-                    result.tests[event["nodeid"]] = TestResult(event["nodeid"], event["exercises"],
+                    known = [e for e in event["exercises"] if isinstance(e, str) and e in catalogue]
+                    result.tests[event["nodeid"]] = TestResult(event["nodeid"], known,
                                                                tier=event.get("tier", "points"))
                 elif event["event"] == "result" and event["nodeid"] in result.tests:
                     test = result.tests[event["nodeid"]]
-                    test.outcome, test.message = event["outcome"], event["message"]
+                    known = event["outcome"] in ("passed", "failed", "skipped")
+                    test.outcome = event["outcome"] if known else "failed"
+                    test.message = (event["message"] if known
+                                    else f"an unknown outcome was recorded: {event['outcome']!r}")
                     test.counted = bool(event.get("counted", True))
                 elif event["event"] == "notebook" and result.notebook is None:
                     result.notebook = {k: event[k] for k in ("path", "seconds", "cells")}

@@ -192,3 +192,39 @@ def test_a_selected_exercise_does_not_report_its_neighbour():
     result = grade(str(Path(__file__).resolve().parents[2] / "impl"), selection=("dl-a1.q2b",))
     assert [row["id"] for row in result.exercise_rows()] == ["dl-a1.q2b"]
     assert all(t.exercises == ["dl-a1.q2b"] for t in result.tests.values()), "a shared test reports q2b only"
+
+
+def test_malformed_records_are_ignored_never_a_crash(tmp_path):
+    from spec.grade import _read_records
+
+    path = tmp_path / "records.jsonl"
+    path.write_text("\n".join([
+        '{"event": "collected", "nodeid": "t::a", "exercises": ["ps09.1-1"]}',
+        "not json at all", "[1, 2]", '{"event": "result"}', '{"event": "result", "nodeid": 3, "outcome": "passed",'
+        ' "message": ""}', '{"event": "nonsense", "nodeid": "t::a"}', '{"event": "start", "nodeid": "t::a"}',
+        "[" * 100000, '{"event": "result", "nodeid": "t::a", "outcome": "passed", "message": ""', ""]))
+    assert [e["event"] for e in _read_records(path)] == ["collected", "start"]
+
+
+def test_what_the_submission_starts_ends_with_the_grade(tmp_path):
+    """A child process started at import (in the spec's process group) does not outlive the grade."""
+    import os
+    import time
+
+    pid_file = tmp_path / "child.pid"
+    submission = tmp_path / "spawner.py"
+    submission.write_text(f"import subprocess\nchild = subprocess.Popen(['sleep', '300'])\n"
+                          f"open({str(pid_file)!r}, 'w').write(str(child.pid))\nfrom impl import derivative, ps09_f\n")
+    grade(str(submission), selection=("ps09.1-1",))
+    pid = int(pid_file.read_text())
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        with open(f"/proc/{pid}/stat") as stat:   # a zombie waiting for its parent counts as gone
+            if stat.read().split(") ")[-1].startswith("Z"):
+                break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"the child {pid} started by the submission is still running after the grade")

@@ -204,7 +204,25 @@ def pytest_runtest_makereport(item, call):
     report = yield
     if call.excinfo is not None and call.excinfo.errisinstance(implementation.MissingName):
         report.longrepr = f"{item.nodeid}: {call.excinfo.value}"  # the message says it all
+    elif call.excinfo is not None and report.skipped and not _raised_by_the_spec(call.excinfo):
+        # a skip raised from the submission's code would otherwise leave its test neutral
+        report.outcome = "failed"
+        report.longrepr = f"{item.nodeid}: the implementation raised a skip ({call.excinfo.exconly()[:300]}); " \
+                          "only the spec may skip a test"
     return report
+
+
+def _raised_by_the_spec(excinfo) -> bool:
+    """Whether the innermost frame outside pytest's own code that raised belongs to the spec."""
+    import _pytest
+
+    internals = (Path(_pytest.__file__).parent, Path(pytest.__file__).parent)
+    frames = [Path(str(entry.path)) for entry in excinfo.traceback]
+    ours = [f for f in frames if not any(root in f.parents for root in internals)]
+    corpus = (SPEC_DIR / "selftest" / "impls", SPEC_DIR / "selftest" / "notebooks")   # submissions, not spec
+    last = ours[-1] if ours else None
+    return last is not None and (last == Path(__file__) or (SPEC_DIR in last.parents and
+                                                             not any(c in last.parents for c in corpus)))
 
 
 class RecordsWriter:

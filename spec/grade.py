@@ -68,6 +68,7 @@ class Grade:
     tampered: list[str] = field(default_factory=list)
     runs: int = 0
     notebook: dict | None = None  # the cell-by-cell run of a notebook submission
+    isolation: str = ""           # what shielded the grader from the submission
     selection: tuple = ()
 
     def exercise_rows(self) -> list[dict]:
@@ -128,6 +129,7 @@ class Grade:
             sheet["exercises"].append(row)
         total = lambda key: sum(s[key] for s in sheets.values())
         return {"target": self.target, "error": self.error, "tampered": self.tampered, "runs": self.runs,
+                "isolation": self.isolation,
                 "earned": total("earned"), "points": total("points"), "manual_points": total("manual_points"),
                 "robustness": {k: sum(s["robustness"][k] for s in sheets.values()) for k in ("passed", "failed")},
                 "notebook": self.notebook, "sheets": sheets}
@@ -136,6 +138,12 @@ class Grade:
 FILE_LIMIT = 64 * 2**20       # bytes of any file the spec's child writes, its log included
 SCRATCH_LIMIT = 200 * 2**20   # bytes of a submission's folder copied beside it (helper files, data)
 SKIPPED_IN_COPY = (".git", "__pycache__", ".ipynb_checkpoints", ".venv", ".tox")
+
+
+def shutil_copy(path, folder: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copy2(path, folder / f"aliases-{Path(path).name}"))
 
 
 def scratch_copy(path: Path, scratch: Path) -> Path:
@@ -166,14 +174,39 @@ def scratch_copy(path: Path, scratch: Path) -> Path:
     return scratch / path.name
 
 
+def sandbox(tmp: Path, *, hide_reference: bool) -> tuple[list[str], str]:
+    """(the command prefix that runs the spec's child in a sandbox, what isolation is in force).
+
+    With bubblewrap (where user namespaces allow it): the whole filesystem read-only (the spec, its
+    catalogue and the checkout cannot be written), a private /tmp with only this grade's scratch folder
+    writable, the reference solutions hidden (an empty folder over impl/), no network, and its own pid
+    namespace that dies with the grader, so nothing the submission starts outlives the grade, even after
+    setsid. Elsewhere: its own session and process group, killed at the end."""
+    import shutil
+
+    bwrap = shutil.which("bwrap")
+    if bwrap and subprocess.run([bwrap, "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net", "true"],
+                                capture_output=True).returncode == 0:
+        hidden = ["--tmpfs", str(ROOT / "impl")] if hide_reference else []
+        prefix = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+                  "--bind", str(tmp), str(tmp), *hidden, "--unshare-pid", "--unshare-net", "--die-with-parent",
+                  "--new-session", "--chdir", str(ROOT), "--"]
+        what = "bubblewrap: read-only filesystem, private /tmp, no network, own pid namespace"
+        return prefix, what + (", reference solutions hidden" if hide_reference else "")
+    return [], "own process group only (bubblewrap is not available here): files, network and the reference " \
+               "are not shielded"
+
+
 def _selected(exercise_id: str, selection) -> bool:
     return not selection or any(exercise_id.startswith(pattern) for pattern in selection)
 
 
 def _run_spec(target: str, records: Path, *, selection, only: Path | None, timeout: float, slow: bool,
-              run_timeout: float, alias: str | None = None, notebook_budget: float | None = None) -> int | str:
-    command = [sys.executable, "-m", "pytest", *graded_paths(selection), "-q", "-p", "no:randomly", "-p", "no:xdist",
-               "-p", "no:cacheprovider", "-p", "timeout", f"--timeout={timeout}", "--timeout-method=signal",
+              run_timeout: float, alias: str | None = None, notebook_budget: float | None = None,
+              prefix: tuple = ()) -> int | str:
+    command = [*prefix, sys.executable, "-m", "pytest", *graded_paths(selection), "-q", "-p", "no:randomly",
+               "-p", "no:xdist", "-p", "no:cacheprovider", "-p", "timeout", f"--timeout={timeout}",
+               "--timeout-method=signal",
                f"--impl={target}", f"--records={records}",
                "-m", "not benchmark" if slow else "not slow and not benchmark",
                *(f"--ignore={p}" for p in NOT_GRADED), *(f"--exercise={s}" for s in selection)]
@@ -184,7 +217,10 @@ def _run_spec(target: str, records: Path, *, selection, only: Path | None, timeo
     if only is not None:
         command.append(f"--only-nodeids={only}")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "SPEC_IMPL"))}
-    env.update(OMP_NUM_THREADS="1", HYPOTHESIS_PROFILE="ci", MPLBACKEND="Agg")
+    caches = records.parent / "caches"   # the one writable place in a sandbox
+    env.update(OMP_NUM_THREADS="1", HYPOTHESIS_PROFILE="ci", MPLBACKEND="Agg", MPLCONFIGDIR=str(caches / "mpl"),
+               HYPOTHESIS_STORAGE_DIRECTORY=str(caches / "hypothesis"), XDG_CACHE_HOME=str(caches),
+               HOME=str(caches))
     # a watchdog beside pytest-timeout: a test still running 3 x timeout + 30 s after its start
     # (code that swallows the timeout, a property test re-running a hanging example) ends the run
     stuck_after = 3 * timeout + 30
@@ -264,8 +300,11 @@ def _read_records(path: Path) -> list[dict]:
 
 
 def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_timeout: float = 1800,
-          max_runs: int = 25, alias: str | None = None, notebook_budget: float | None = None) -> Grade:
-    """Run the spec on ``target`` (see the module docstring) and return its grade."""
+          max_runs: int = 25, alias: str | None = None, notebook_budget: float | None = None,
+          hide_reference: bool = True) -> Grade:
+    """Run the spec on ``target`` (see the module docstring) and return its grade. ``hide_reference``
+    False leaves the reference solutions importable: only for the spec's own corpus of wrong solutions,
+    which are the reference with one piece broken."""
     target = str(target)
     result = Grade(target, selection=tuple(selection))
     # the exercises graded by hand alone are not run on a submission: their tests check the
@@ -283,13 +322,16 @@ def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_
         return result
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
         target = str(scratch_copy(path.resolve(), Path(tmp) / "submission"))
+        if alias:
+            alias = str(shutil_copy(alias, Path(tmp)))
+        prefix, result.isolation = sandbox(Path(tmp), hide_reference=hide_reference)
         only = None
         while result.runs < max_runs:
             result.runs += 1
             records = Path(tmp) / f"records-{result.runs}.jsonl"
             started = time.perf_counter()
             code = _run_spec(target, records, selection=selection, only=only, timeout=timeout, slow=slow,
-                             run_timeout=run_timeout, alias=alias, notebook_budget=notebook_budget)
+                             run_timeout=run_timeout, alias=alias, notebook_budget=notebook_budget, prefix=prefix)
             events = _read_records(records)
             for event in events:
                 if event["event"] == "collected" and event["nodeid"] not in result.tests:
@@ -349,7 +391,7 @@ def to_markdown(data: dict) -> str:
     lines = [f"# Grade of {data['target']}", "",
              f"**{data['earned']:g} / {data['points']:g} points graded automatically** (all-or-nothing per exercise)",
              f"**{data['manual_points']:g} points to grade by hand** (listed below with the reference answers)",
-             f"**{_robustness_line(data['robustness'])}**", ""]
+             f"**{_robustness_line(data['robustness'])}**", "", f"Isolation: {data['isolation']}.", ""]
     if data["error"]:
         lines += [f"**The submission could not be graded:** {data['error']}", ""]
     if data["tampered"]:

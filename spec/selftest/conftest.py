@@ -1,2 +1,2 @@
-# the corpus of submissions (notebooks with their helper files) is graded, never collected as tests
-collect_ignore = ["notebooks"]
+# the corpora of submissions (notebooks with their helper files, hostile ones) are graded, never collected
+collect_ignore = ["notebooks", "hostile"]

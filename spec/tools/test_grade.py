@@ -33,7 +33,7 @@ def test_reference_earns_every_point(tmp_path):
 
 
 def test_wrong_solution_loses_only_its_exercise_with_a_message(tmp_path):
-    result = grade(str(IMPLS / "ps09_sigmoid_plus.py"), selection=("ps09.1",))
+    result = grade(str(IMPLS / "ps09_sigmoid_plus.py"), selection=("ps09.1",), hide_reference=False)
     assert statuses(result) == expect({"ps09.1-2"})
     data = write_reports(result, tmp_path)
     row = next(r for r in data["sheets"]["ps09"]["exercises"] if r["id"] == "ps09.1-2")
@@ -48,7 +48,7 @@ def test_wrong_solution_loses_only_its_exercise_with_a_message(tmp_path):
 
 
 def test_crash_costs_only_the_test_that_crashed(tmp_path):
-    result = grade(str(IMPLS / "crash_in_trace.py"), selection=("ps09.1",))
+    result = grade(str(IMPLS / "crash_in_trace.py"), selection=("ps09.1",), hide_reference=False)
     assert statuses(result) == expect({"ps09.1-4"})
     crashed = [t for t in result.tests.values() if t.outcome == "crashed"]
     assert sum("died (exit code 7)" in t.message for t in crashed) == 1, "one test ran and crashed"
@@ -60,14 +60,15 @@ def test_crash_costs_only_the_test_that_crashed(tmp_path):
 
 
 def test_infinite_loop_hits_the_per_test_timeout():
-    result = grade(str(IMPLS / "loop_in_second_derivative.py"), selection=("ps09.1-5", "ps09.1-1"), timeout=2)
+    result = grade(str(IMPLS / "loop_in_second_derivative.py"), selection=("ps09.1-5", "ps09.1-1"), timeout=2,
+                   hide_reference=False)
     got = {k: v for k, v in statuses(result).items() if k in ("ps09.1-1", "ps09.1-5")}
     assert got == {"ps09.1-1": "passed", "ps09.1-5": "failed"}
     assert any("Timeout" in t.message for t in result.tests.values() if t.outcome == "failed")
 
 
 def test_tampering_with_pytest_is_detected_and_scores_zero():
-    result = grade(str(IMPLS / "tamper_with_pytest.py"), selection=("ps09.1",))
+    result = grade(str(IMPLS / "tamper_with_pytest.py"), selection=("ps09.1",), hide_reference=False)
     assert result.tampered == ["_pytest.runner.call_and_report"]
     assert set(statuses(result).values()) == {"failed"}
     assert result.as_dict()["earned"] == 0
@@ -86,7 +87,7 @@ def test_notebook_submission_skips_exploration_cells(tmp_path):
     ]
     path = tmp_path / "solution.ipynb"
     nbformat.write(notebook, path)
-    result = grade(str(path), selection=("ps09.1",))
+    result = grade(str(path), selection=("ps09.1",), hide_reference=False)
     assert statuses(result) == expect({"ps09.1-4"}), "the notebook's own trace gradient (2A) is wrong"
 
 
@@ -207,24 +208,56 @@ def test_malformed_records_are_ignored_never_a_crash(tmp_path):
 
 
 def test_what_the_submission_starts_ends_with_the_grade(tmp_path):
-    """A child process started at import (in the spec's process group) does not outlive the grade."""
+    """Children started at import, one of them in a session of its own (setsid), do not outlive the
+    grade: bubblewrap's pid namespace ends them all; without it the process group ends the plain one."""
     import os
+    import random
     import time
 
-    pid_file = tmp_path / "child.pid"
+    from spec.grade import sandbox
+
+    marks = [f"{300 + random.random():.9f}" for _ in range(2)]
     submission = tmp_path / "spawner.py"
-    submission.write_text(f"import subprocess\nchild = subprocess.Popen(['sleep', '300'])\n"
-                          f"open({str(pid_file)!r}, 'w').write(str(child.pid))\nfrom impl import derivative, ps09_f\n")
-    grade(str(submission), selection=("ps09.1-1",))
-    pid = int(pid_file.read_text())
-    for _ in range(50):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        with open(f"/proc/{pid}/stat") as stat:   # a zombie waiting for its parent counts as gone
-            if stat.read().split(") ")[-1].startswith("Z"):
-                break
-        time.sleep(0.1)
-    else:
-        raise AssertionError(f"the child {pid} started by the submission is still running after the grade")
+    submission.write_text("import subprocess\n"
+                          f"subprocess.Popen(['sleep', '{marks[0]}'])\n"
+                          f"subprocess.Popen(['sleep', '{marks[1]}'], start_new_session=True)\n"
+                          "from impl import derivative, ps09_f\n")
+    result = grade(str(submission), selection=("ps09.1-1",))
+    shielded = sandbox(tmp_path, hide_reference=True)[0] != []
+    assert result.isolation.startswith("bubblewrap") == shielded
+
+    def running(mark):
+        for entry in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as cmd, open(f"/proc/{entry}/stat") as stat:
+                    if mark.encode() in cmd.read() and not stat.read().split(") ")[-1].startswith("Z"):
+                        return True
+            except OSError:
+                continue
+        return False
+
+    time.sleep(1)
+    assert not running(marks[0]), "a child started by the submission outlived the grade"
+    if shielded:
+        assert not running(marks[1]), "a setsid child outlived the grade despite the pid namespace"
+
+
+HOSTILE = Path(__file__).resolve().parents[1] / "selftest" / "hostile"
+
+
+def shielded() -> bool:
+    from spec.grade import sandbox
+
+    return sandbox(Path("/tmp"), hide_reference=True)[0] != []
+
+
+@pytest.mark.skipif(not shielded(), reason="bubblewrap is not available on this machine (the grade says so)")
+@pytest.mark.parametrize("name", ["import_reference", "write_spec"])
+def test_hostile_submission_earns_nothing_and_harms_nothing(name):
+    spec_dir = Path(__file__).resolve().parents[1]
+    before = {p: p.read_bytes() for p in spec_dir.glob("*.toml")}
+    result = grade(str(HOSTILE / f"{name}.py"), selection=("ps09.1",))
+    assert result.as_dict()["earned"] == 0
+    assert not (spec_dir / "conftest.py").exists(), "the submission wrote into the spec"
+    assert {p: p.read_bytes() for p in spec_dir.glob("*.toml")} == before, "the submission changed the catalogue"
+    assert "reference solutions hidden" in result.isolation

@@ -249,6 +249,10 @@ class RecordsWriter:
         if report.when == "teardown":
             self.write(event="result", nodeid=report.nodeid, **self.pending.pop(report.nodeid))
 
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, exitstatus):
+        self.write(event="finished", exitstatus=int(exitstatus))   # what follows is the process's exit
+
     def pytest_unconfigure(self):
         self.handle.close()
 

@@ -41,6 +41,7 @@ from spec.catalogue import load
 ROOT = Path(__file__).resolve().parents[1]
 GRADED_PATHS = ("spec",)
 NOT_GRADED = ("spec/selftest", "spec/tools", "spec/bench")
+EXIT_GRACE_S = 20   # seconds a spec process may take to exit after its session has finished
 
 
 @dataclass
@@ -115,8 +116,11 @@ def _run_spec(target: str, records: Path, *, selection, only: Path | None, timeo
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "SPEC_IMPL"))}
     env.update(OMP_NUM_THREADS="1", HYPOTHESIS_PROFILE="ci", MPLBACKEND="Agg")
     # a watchdog beside pytest-timeout: a test still running 3 x timeout + 30 s after its start
-    # (code that swallows the timeout, a property test re-running a hanging example) ends the run
+    # (code that swallows the timeout, a property test re-running a hanging example) ends the run;
+    # so does a process that has finished its session but does not exit (a non-daemon thread the
+    # submission left behind keeps the interpreter waiting): its results are all recorded by then
     stuck_after = 3 * timeout + 30
+    finished_status = None
     with open(records.with_suffix(".log"), "w", encoding="utf-8") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                    stderr=subprocess.STDOUT)
@@ -131,10 +135,17 @@ def _run_spec(target: str, records: Path, *, selection, only: Path | None, timeo
                 complete = chunk[:chunk.rfind("\n") + 1]
                 offset += len(complete.encode("utf-8", errors="replace"))
                 for line in complete.splitlines():
-                    event = json.loads(line).get("event") if line.startswith("{") else None
+                    record = json.loads(line) if line.startswith("{") else {}
+                    event = record.get("event")
                     if event in ("start", "result"):
                         running, last_seen = (line if event == "start" else None), time.monotonic()
+                    elif event == "finished":
+                        finished_status, last_seen = record.get("exitstatus", 1), time.monotonic()
             now = time.monotonic()
+            if finished_status is not None and now - last_seen > EXIT_GRACE_S:
+                process.kill()
+                process.wait()
+                return finished_status
             if (running is not None and now - last_seen > stuck_after) or now - started > run_timeout:
                 process.kill()
                 process.wait()

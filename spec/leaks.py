@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 
 #: how long a test's thread or child may take to finish after the test before it counts as left behind
-GRACE_S = 2.0
+GRACE_S = 1.0
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import inspect
 import json
 import os
 import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -38,6 +39,7 @@ COVERED_IDS = pytest.StashKey[set]()
 ALL_MODULES_COLLECTED = pytest.StashKey[bool]()
 UNMARKED = pytest.StashKey[list]()  # (nodeid, problem) of tests in topic modules that break the rules
 RESULTS = pytest.StashKey[Results]()
+SESSION_DEADLINE = pytest.StashKey[float]()  # time.time() at which --session-budget runs out
 
 # The autouse ``seed`` fixture is function-scoped; it only seeds, so hypothesis reusing it across
 # examples is harmless.
@@ -87,11 +89,24 @@ def pytest_configure(config):
         if float(config.getini("faulthandler_timeout") or 0) > 0:
             raise pytest.UsageError("--session-budget and faulthandler_timeout both need faulthandler's "
                                     "one watchdog: use one of them")
-        # workers end a little before the controller, so that their stacks are what the dump shows
-        leaks.arm_session_budget(budget - min(10.0, budget / 10) if hasattr(config, "workerinput") else budget)
+        if hasattr(config, "workerinput"):
+            # the controller's deadline, less a margin: a stuck worker's stacks come before the controller's
+            deadline = config.workerinput.get("spec_session_deadline", time.time() + budget)
+            leaks.arm_session_budget(max(1.0, deadline - min(10.0, budget / 10) - time.time()))
+        else:
+            config.stash[SESSION_DEADLINE] = time.time() + budget
+            leaks.arm_session_budget(budget)
     for pattern in config.getoption("exercise"):
         if not catalogue_module.load().select(pattern):
             raise pytest.UsageError(f"--exercise {pattern}: no catalogue ID is or starts with it")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """xdist: a worker (a replacement included) ends at the controller's deadline, not its own."""
+    deadline = node.config.stash.get(SESSION_DEADLINE, None)
+    if deadline is not None:
+        node.workerinput["spec_session_deadline"] = deadline
 
 
 def pytest_report_header(config):

@@ -67,7 +67,8 @@ def test_thread_that_ends_just_after_the_test():
 '''
 
 
-def run_pytest(tmp_path, source: str, *args: str, timeout: float = 120) -> tuple[dict, subprocess.CompletedProcess]:
+def run_pytest(tmp_path, source: str, *args: str, timeout: float = 120, workers: int = 0
+               ) -> tuple[dict, subprocess.CompletedProcess]:
     """pytest with the spec's plugin (conftest.py) on ``source``; returns ({test name: (outcome,
     message)}, the finished process). The outcome is the worst of setup, call and teardown."""
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
@@ -76,7 +77,8 @@ def run_pytest(tmp_path, source: str, *args: str, timeout: float = 120) -> tuple
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "SPEC_IMPL"))}
     env["OMP_NUM_THREADS"] = "1"
     command = [sys.executable, "-m", "pytest", str(tmp_path / "test_subject.py"), "-p", "conftest",
-               "-p", "no:randomly", "-p", "no:xdist", "-p", "no:cacheprovider", f"--rootdir={tmp_path}",
+               "-p", "no:randomly", *(("-p", "xdist", "-n", str(workers)) if workers else ("-p", "no:xdist")),
+               "-p", "no:cacheprovider", f"--rootdir={tmp_path}",
                "-c", str(tmp_path / "pytest.ini"), f"--junitxml={junit}", "-q", *args]
     process = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     outcomes = {}
@@ -131,9 +133,11 @@ def test_the_run_reports_the_leaks_and_exits(leaky):
     assert "session budget: 120 s" in process.stdout, "the header announces the budget (which did not expire)"
 
 
-def test_session_budget_ends_a_hung_run_with_every_stack(tmp_path):
-    """A test stuck where no per-test timeout reaches (here: a wait with signals ignored) ends the run
-    at the session budget, exit code 1, with the stuck thread's stack on stderr."""
+@pytest.mark.parametrize("workers", [0, pytest.param(2, marks=pytest.mark.slow)], ids=["plain", "xdist"])
+def test_session_budget_ends_a_hung_run_with_every_stack(tmp_path, workers):
+    """A test stuck where no per-test timeout reaches (here: a wait with signals blocked) ends the run
+    at the session budget, exit code 1, with the stuck thread's stack on stderr (under xdist the stuck
+    worker's, a little before the controller's)."""
     source = '''
         import signal
         import threading
@@ -144,10 +148,13 @@ def test_session_budget_ends_a_hung_run_with_every_stack(tmp_path):
             threading.Event().wait()
         '''
     started = time.monotonic()
-    _, process = run_pytest(tmp_path, source, "--session-budget=3", timeout=60)
-    assert time.monotonic() - started < 45
+    budget = 20 if workers else 3   # under xdist: time for the workers to start, even on a busy machine
+    _, process = run_pytest(tmp_path, source, f"--session-budget={budget}", timeout=60, workers=workers)
+    assert time.monotonic() - started < budget + 40
     assert process.returncode == 1, process.stdout[-2000:] + process.stderr[-2000:]
-    assert "Timeout (0:00:03)!" in process.stderr and "test_hangs" in process.stderr, process.stderr[-3000:]
+    output = process.stdout + process.stderr
+    assert f"Timeout (0:00:{budget:02d})!" in output, output[-3000:]
+    assert "in test_hangs" in output, output[-3000:]
 
 
 def test_session_budget_must_be_positive(tmp_path):

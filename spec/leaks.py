@@ -116,7 +116,7 @@ def report(threads: list[threading.Thread], kids: list[Child]) -> str:
     lines += [f"  non-daemon thread {t.name!r} (target {_target(t)}), still alive: stop and join it, "
               f"or start it with daemon=True" for t in threads]
     lines += [f"  child process {c.describe()}: wait for it (subprocess.run, Popen.wait/communicate); "
-              f"the guard killed and reaped it" for c in kids]
+              f"the guard {'reaped' if c.state == 'Z' else 'killed and reaped'} it" for c in kids]
     return "\n".join(lines)
 
 

@@ -7,6 +7,10 @@ Options:
   --exercise ID        run only the tests of this exercise; a sheet or a prefix selects a group
                        (``--exercise ps09``, ``--exercise ps09.1``); repeatable
   --exercise-report P  also write the per-exercise results as JSON to P
+  --session-budget S   past S seconds, every process of the run dumps its threads' stacks and exits 1
+
+Every test is checked for what it leaves behind (the autouse ``leak_guard``, see spec/leaks.py): a
+new non-daemon thread still alive or a child process still running or never waited for fails it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import inspect
 import json
 import os
 import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -24,7 +29,7 @@ import torch
 from hypothesis import HealthCheck, settings
 
 from spec import catalogue as catalogue_module
-from spec import implementation
+from spec import implementation, leaks
 from spec.summary import Results
 
 ROOT = Path(__file__).parent
@@ -35,6 +40,7 @@ ALL_MODULES_COLLECTED = pytest.StashKey[bool]()
 UNMARKED = pytest.StashKey[list]()  # (nodeid, problem) of tests in topic modules that break the rules
 RESULTS = pytest.StashKey[Results]()
 LOADED = pytest.StashKey[tuple]()   # (Implementation or None, why it could not be loaded or None)
+SESSION_DEADLINE = pytest.StashKey[float]()  # time.time() at which --session-budget runs out
 
 # The autouse ``seed`` fixture is function-scoped; it only seeds, so hypothesis reusing it across
 # examples is harmless.
@@ -67,6 +73,9 @@ def pytest_addoption(parser):
                          "(default 120)")
     group.addoption("--interface-doc", default=None, metavar="PATH",
                     help="write the interface page (the names tests use, per exercise) to PATH")
+    group.addoption("--session-budget", type=float, default=None, metavar="SECONDS",
+                    help="past SECONDS, every process of the run (xdist workers a little earlier) dumps "
+                         "its threads' stacks to stderr and exits 1: a hang becomes a failure")
 
 
 def pytest_configure(config):
@@ -82,17 +91,44 @@ def pytest_configure(config):
         config.pluginmanager.register(RecordsWriter(config.getoption("records")), "records-writer")
     if hasattr(config, "workerinput"):
         torch.set_num_threads(1)  # xdist: one thread per worker, no oversubscription of the cores
+    budget = config.getoption("session_budget")
+    if budget is not None:
+        if budget <= 0:
+            raise pytest.UsageError(f"--session-budget {budget:g}: give a positive number of seconds")
+        if float(config.getini("faulthandler_timeout") or 0) > 0:
+            raise pytest.UsageError("--session-budget and faulthandler_timeout both need faulthandler's "
+                                    "one watchdog: use one of them")
+        if hasattr(config, "workerinput"):
+            # the controller's deadline, less a margin: a stuck worker's stacks come before the controller's
+            deadline = config.workerinput.get("spec_session_deadline", time.time() + budget)
+            leaks.arm_session_budget(max(1.0, deadline - min(10.0, budget / 10) - time.time()))
+        else:
+            config.stash[SESSION_DEADLINE] = time.time() + budget
+            leaks.arm_session_budget(budget)
     for pattern in config.getoption("exercise"):
         if not catalogue_module.load().select(pattern):
             raise pytest.UsageError(f"--exercise {pattern}: no catalogue ID is or starts with it")
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """xdist: a worker (a replacement included) ends at the controller's deadline, not its own."""
+    deadline = node.config.stash.get(SESSION_DEADLINE, None)
+    if deadline is not None:
+        node.workerinput["spec_session_deadline"] = deadline
+
+
 def pytest_report_header(config):
     target = implementation.target_from(config.getoption("impl"))
-    return [
+    lines = [
         f"implementation under test: {implementation.describe(target)}",
         f"torch {torch.__version__}, hypothesis profile {settings.get_current_profile_name()}",
     ]
+    budget = config.getoption("session_budget")
+    if budget is not None:
+        lines.append(f"session budget: {budget:g} s (past it every process dumps its stacks, "
+                     f"'Timeout (h:mm:ss)!', and exits 1)")
+    return lines
 
 
 def _exercise_ids(item) -> list[str]:
@@ -266,6 +302,10 @@ class RecordsWriter:
             record.update(outcome="skipped", message=_failure_text(report))
         if report.when == "teardown":
             self.write(event="result", nodeid=report.nodeid, **self.pending.pop(report.nodeid))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, exitstatus):
+        self.write(event="finished", exitstatus=int(exitstatus))   # what follows is the process's exit
 
     def pytest_unconfigure(self):
         self.handle.close()
@@ -497,6 +537,20 @@ def seed(request) -> int:
     import random
     random.seed(value)
     return value
+
+
+@pytest.fixture(autouse=True)
+def leak_guard():
+    """Fail the test (at teardown) when it leaves a new non-daemon thread alive or a child process
+    running or unreaped: either can keep an xdist worker from exiting or slow the rest of the run.
+    Leaked children are killed and reaped. Fixtures of a wider scope are set up before and torn down
+    after this check, so their threads and processes are theirs to manage."""
+    before = leaks.Snapshot.take()
+    yield
+    threads, kids = before.left_behind()
+    if threads or kids:
+        leaks.reap(kids)
+        pytest.fail(leaks.report(threads, kids), pytrace=False)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ point is a batch of one, so every product is a matrix multiply (and op counts ma
 from __future__ import annotations
 
 import re
+import timeit
 
 import torch
 
@@ -176,6 +177,21 @@ def random_weights(D: int, K: int, P: int, L: int, *, generator=None, dtype=torc
             for name, shape in shapes.items()}
 
 
+def _clock(device: str):
+    """The timer for ``device``: the plain clock on the CPU; on CUDA the clock after a synchronise of
+    that device. torch.utils.benchmark's default timer synchronises whatever accelerator the machine
+    has, so on a CUDA machine it would create a CUDA context in the process (and wait on the GPU at
+    every reading) even when timing CPU code."""
+    if not device.startswith("cuda"):
+        return timeit.default_timer
+    target = torch.device(device)
+
+    def cuda_clock() -> float:
+        torch.cuda.synchronize(target)
+        return timeit.default_timer()
+    return cuda_clock
+
+
 def time_jacobians(L_values=(3, 5, 10), batch: int = 1024, *, D: int = 2, K: int = 30, P: int = 10,
                    device: str = "cpu", dtype=torch.float32, min_run_time: float = 0.2,
                    seed: int = 0) -> list[dict]:
@@ -190,6 +206,7 @@ def time_jacobians(L_values=(3, 5, 10), batch: int = 1024, *, D: int = 2, K: int
 
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} asked for, but CUDA is not available")
+    clock = _clock(device)
     methods = {"forward pass": network, "reverse (autograd)": jacobian_autograd,
                "reverse (by hand)": jacobian_reverse, "forward mode": jacobian_forward}
     generator = torch.Generator().manual_seed(seed)
@@ -199,7 +216,7 @@ def time_jacobians(L_values=(3, 5, 10), batch: int = 1024, *, D: int = 2, K: int
         x = torch.randn(batch, D, generator=generator, dtype=dtype).to(device)
         medians = {}
         for name, function in methods.items():
-            timer = Timer("function(x, weights)",
+            timer = Timer("function(x, weights)", timer=clock,
                           globals={"function": function, "x": x, "weights": weights})
             medians[name] = timer.blocked_autorange(min_run_time=min_run_time).median
         for name, median in medians.items():

@@ -40,6 +40,7 @@ from spec.catalogue import load
 
 ROOT = Path(__file__).resolve().parents[1]
 NOT_GRADED = ("spec/selftest", "spec/tools", "spec/bench")
+EXIT_GRACE_S = 20   # seconds a spec process may take to exit after its session has finished
 
 
 def graded_paths(selection) -> list[str]:
@@ -222,7 +223,9 @@ def _run_spec(target: str, records: Path, *, selection, only: Path | None, timeo
                HYPOTHESIS_STORAGE_DIRECTORY=str(caches / "hypothesis"), XDG_CACHE_HOME=str(caches),
                HOME=str(caches))
     # a watchdog beside pytest-timeout: a test still running 3 x timeout + 30 s after its start
-    # (code that swallows the timeout, a property test re-running a hanging example) ends the run
+    # (code that swallows the timeout, a property test re-running a hanging example) ends the run;
+    # so does a process that has finished its session but does not exit (a non-daemon thread the
+    # submission left behind keeps the interpreter waiting): its results are all recorded by then
     stuck_after = 3 * timeout + 30
     with open(records.with_suffix(".log"), "w", encoding="utf-8") as log:
         # its own session and process group, so that the whole group, children included, ends with it
@@ -244,7 +247,7 @@ def _limits() -> None:
 
 def _watch(process, records: Path, stuck_after: float, run_timeout: float) -> int | str:
     started = last_seen = time.monotonic()
-    running, offset = None, 0
+    running, offset, finished_status = None, 0, None
     while process.poll() is None:
         time.sleep(0.25)
         if records.exists():
@@ -257,7 +260,11 @@ def _watch(process, records: Path, stuck_after: float, run_timeout: float) -> in
                 event = _parse(line)
                 if event is not None and event["event"] in ("start", "result"):
                     running, last_seen = (line if event["event"] == "start" else None), time.monotonic()
+                elif event is not None and event["event"] == "finished":
+                    finished_status, last_seen = event["exitstatus"], time.monotonic()
         now = time.monotonic()
+        if finished_status is not None and now - last_seen > EXIT_GRACE_S:
+            return finished_status   # every result is recorded; what keeps it from exiting is killed
         if (running is not None and now - last_seen > stuck_after) or now - started > run_timeout:
             return "timeout"
     return process.returncode
@@ -276,7 +283,7 @@ def _end_group(process) -> None:
 
 EVENT_FIELDS = {"collected": {"nodeid": str, "exercises": list}, "start": {"nodeid": str},
                 "result": {"nodeid": str, "outcome": str, "message": str}, "tampered": {"changed": list},
-                "notebook": {"path": str, "seconds": (int, float), "cells": list}}
+                "notebook": {"path": str, "seconds": (int, float), "cells": list}, "finished": {"exitstatus": int}}
 
 
 def _parse(line: str) -> dict | None:

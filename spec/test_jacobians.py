@@ -554,6 +554,23 @@ def test_timing_records_every_method_and_depth(impl):
 
 @exercise("dl-a1.q2d")
 @pytest.mark.robustness
+def test_timing_on_the_cpu_leaves_the_accelerator_alone(impl, monkeypatch):
+    """CPU timings read a plain clock: no accelerator is queried or synchronised. (torch.utils.benchmark's
+    default timer synchronises any accelerator present, so on a CUDA machine timing CPU code created a
+    CUDA context in the process and waited on the GPU at every reading.)"""
+    def touched(*args, **kwargs):
+        raise AssertionError("timing on the CPU queried or synchronised an accelerator")
+
+    for owner in (torch.cuda, getattr(torch, "accelerator", None)):
+        for name in ("is_available", "synchronize", "current_accelerator"):
+            if owner is not None and hasattr(owner, name):
+                monkeypatch.setattr(owner, name, touched)
+    records = impl.time_jacobians((1,), batch=4, min_run_time=0.01)
+    assert records and all(r["device"] == "cpu" and r["seconds"] > 0 for r in records)
+
+
+@exercise("dl-a1.q2d")
+@pytest.mark.robustness
 def test_timing_on_cuda_is_refused_without_cuda(impl):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA: the refusal cannot be observed")

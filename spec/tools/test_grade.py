@@ -67,6 +67,20 @@ def test_infinite_loop_hits_the_per_test_timeout():
     assert any("Timeout" in t.message for t in result.tests.values() if t.outcome == "failed")
 
 
+@pytest.mark.slow   # waits out the grader's grace for the stuck process to exit
+def test_thread_left_running_costs_its_exercise_and_does_not_stall_the_grader():
+    """The leak guard fails the tests whose solution leaves a non-daemon thread behind; the spec process,
+    which that thread keeps from exiting, is ended once its session has finished."""
+    import time
+
+    started = time.monotonic()
+    result = grade(str(IMPLS / "thread_left_running.py"), selection=("ps09.1",))
+    assert statuses(result) == expect({"ps09.1-4"})
+    failed = [t for t in result.tests.values() if t.outcome == "failed"]
+    assert failed and all("non-daemon thread 'never-ends'" in t.message for t in failed), failed[:1]
+    assert result.runs == 1 and time.monotonic() - started < 120, "ended after its session, not at run_timeout"
+
+
 def test_tampering_with_pytest_is_detected_and_scores_zero():
     result = grade(str(IMPLS / "tamper_with_pytest.py"), selection=("ps09.1",), hide_reference=False)
     assert result.tampered == ["_pytest.runner.call_and_report"]

@@ -1,0 +1,159 @@
+"""What a test leaves behind: non-daemon threads and child processes (the spec's autouse guard in
+conftest.py fails a test that leaves either), and the session's time budget.
+
+A non-daemon thread keeps its process alive at exit (the interpreter joins it), a live child process
+outlives the test and competes for the cores, and a zombie child is one nobody waited for; under
+xdist either turns into a worker that does not exit or a run that slows down at random. The guard
+compares a snapshot taken before the test with one taken after its fixtures are torn down.
+
+Child processes are read from ``/proc/self/task/*/children`` (Linux); elsewhere from psutil when it is
+installed, else they are not checked.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+#: how long a test's thread or child may take to finish after the test before it counts as left behind
+GRACE_S = 1.0
+
+
+@dataclass(frozen=True)
+class Child:
+    pid: int
+    state: str      # the /proc state letter: R, S, D, ... or Z (a zombie: exited, never waited for)
+    command: str
+
+    def describe(self) -> str:
+        what = "a zombie (exited, never waited for)" if self.state == "Z" else "still running"
+        return f"pid {self.pid} ({self.command or '?'}): {what}"
+
+
+def _proc_children() -> list[int] | None:
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    pids: list[int] = []
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/children", encoding="ascii") as handle:
+                pids.extend(int(pid) for pid in handle.read().split())
+        except (OSError, ValueError):
+            continue   # a thread that ended meanwhile, or a kernel without the children file
+    return pids
+
+
+def _describe_proc(pid: int) -> Child | None:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as handle:
+            stat = handle.read()
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            command = handle.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return None   # gone (reaped) meanwhile
+    name = stat[stat.find("(") + 1:stat.rfind(")")]
+    state = stat[stat.rfind(")") + 2:][:1]
+    return Child(pid, state, command[:200] or f"[{name}]")
+
+
+def children() -> dict[int, Child] | None:
+    """This process's child processes by pid, or None where they cannot be listed."""
+    pids = _proc_children()
+    if pids is not None:
+        found = (_describe_proc(pid) for pid in pids)
+        return {child.pid: child for child in found if child is not None}
+    try:
+        import psutil
+    except ImportError:
+        return None
+    result = {}
+    for process in psutil.Process().children():
+        try:
+            state = "Z" if process.status() == psutil.STATUS_ZOMBIE else "R"
+            result[process.pid] = Child(process.pid, state, " ".join(process.cmdline())[:200])
+        except psutil.Error:
+            continue
+    return result
+
+
+@dataclass
+class Snapshot:
+    threads: set[int]
+    children: set[int] | None
+
+    @classmethod
+    def take(cls) -> Snapshot:
+        found = children()
+        return cls({thread.ident for thread in threading.enumerate()}, None if found is None else set(found))
+
+    def left_behind(self, grace: float = GRACE_S) -> tuple[list[threading.Thread], list[Child]]:
+        """(new non-daemon threads still alive, new children still running or unreaped), after
+        giving them up to ``grace`` seconds to finish."""
+        deadline = time.monotonic() + grace
+        while True:
+            threads = [t for t in threading.enumerate()
+                       if t.ident not in self.threads and not t.daemon and t.is_alive()
+                       and t is not threading.current_thread()]
+            found = children() if self.children is not None else {}
+            kids = [c for pid, c in sorted(found.items()) if pid not in self.children]
+            if not (threads or kids) or time.monotonic() >= deadline:
+                return threads, kids
+            for thread in threads:
+                thread.join(max(0.0, min(0.1, deadline - time.monotonic())))
+            if not threads:
+                time.sleep(0.05)
+
+
+def report(threads: list[threading.Thread], kids: list[Child]) -> str:
+    lines = ["the test left behind what outlives it (it would keep an xdist worker or the run from ending):"]
+    lines += [f"  non-daemon thread {t.name!r} (target {_target(t)}), still alive: stop and join it, "
+              f"or start it with daemon=True" for t in threads]
+    lines += [f"  child process {c.describe()}: wait for it (subprocess.run, Popen.wait/communicate); "
+              f"the guard {'reaped' if c.state == 'Z' else 'killed and reaped'} it" for c in kids]
+    return "\n".join(lines)
+
+
+def _target(thread: threading.Thread) -> str:
+    target = getattr(thread, "_target", None)
+    if target is None:
+        return type(thread).__qualname__ + ".run"
+    return getattr(target, "__qualname__", repr(target))
+
+
+def reap(kids: list[Child]) -> None:
+    """Kill and wait for leaked children of this process, so they neither run on nor stay zombies."""
+    for child in kids:
+        try:
+            if child.state != "Z":
+                os.kill(child.pid, signal.SIGKILL)
+            os.waitpid(child.pid, 0)
+        except (ProcessLookupError, ChildProcessError, PermissionError):
+            continue
+
+
+# ---------------------------------------------------------------------------- session budget
+_budget_file = None
+
+
+def arm_session_budget(seconds: float) -> None:
+    """After ``seconds``, dump every thread's stack to stderr and end this process with exit code 1.
+
+    faulthandler's watchdog is a C thread that needs no GIL, so it also ends a process stuck in C code
+    that holds the GIL (where pytest-timeout's thread and signal methods never get to run) and one
+    stuck at exit. The dump goes to a copy of stderr taken now, outside pytest's output capture. Only
+    one such watchdog exists per process: pytest's ``faulthandler_timeout`` would replace it."""
+    global _budget_file
+    if _budget_file is None:
+        _budget_file = os.fdopen(os.dup(sys.__stderr__.fileno()), "w")
+    faulthandler.dump_traceback_later(seconds, exit=True, file=_budget_file)
+
+
+def disarm_session_budget() -> None:
+    faulthandler.cancel_dump_traceback_later()

@@ -173,7 +173,8 @@ class _Clock:
 
     def __enter__(self):
         self.armed = bool(self.seconds and self.seconds > 0 and hasattr(signal, "setitimer"))
-        if self.armed:
+        if self.armed:   # a timer already running (a test's timeout) is put back afterwards
+            self.saved, self.started = signal.getitimer(signal.ITIMER_REAL), time.monotonic()
             self.previous = signal.signal(signal.SIGALRM, self._expired)
             signal.setitimer(signal.ITIMER_REAL, self.seconds, 0.5)
         return self
@@ -182,6 +183,10 @@ class _Clock:
         if self.armed:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self.previous)
+            remaining, interval = self.saved
+            if remaining > 0:
+                signal.setitimer(signal.ITIMER_REAL, max(remaining - (time.monotonic() - self.started), 0.01),
+                                 interval)
 
 
 def run(path: Path, module: ModuleType, *, seconds: float | None = DEFAULT_BUDGET) -> NotebookRun:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 #: how long a test's thread or child may take to finish after the test before it counts as left behind
 GRACE_S = 1.0
+#: helpers that multiprocessing starts once per process on first use and stops itself at exit: not leaks
+PROCESS_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,8 @@ class Snapshot:
                        if t.ident not in self.threads and not t.daemon and t.is_alive()
                        and t is not threading.current_thread()]
             found = children() if self.children is not None else {}
-            kids = [c for pid, c in sorted(found.items()) if pid not in self.children]
+            kids = [c for pid, c in sorted(found.items())
+                    if pid not in self.children and not any(h in c.command for h in PROCESS_HELPERS)]
             if not (threads or kids) or time.monotonic() >= deadline:
                 return threads, kids
             for thread in threads:

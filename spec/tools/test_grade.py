@@ -74,7 +74,7 @@ def test_thread_left_running_costs_its_exercise_and_does_not_stall_the_grader():
     import time
 
     started = time.monotonic()
-    result = grade(str(IMPLS / "thread_left_running.py"), selection=("ps09.1",))
+    result = grade(str(IMPLS / "thread_left_running.py"), selection=("ps09.1",), hide_reference=False)
     assert statuses(result) == expect({"ps09.1-4"})
     failed = [t for t in result.tests.values() if t.outcome == "failed"]
     assert failed and all("non-daemon thread 'never-ends'" in t.message for t in failed), failed[:1]

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from spec import data as datasets
 from spec.asserts import assert_close, assert_equal, assert_tensor
+from spec.loops import full_batch_mse
 from spec.tolerances import Tolerance
 
 exercise = pytest.mark.exercise
@@ -182,16 +183,6 @@ def test_train_leaves_the_callers_arrays_alone(impl):
     assert features.dtype == np.float32 and labels.dtype == np.float32
 
 
-def spec_gradient_descent(model, x, y, lr, epochs):
-    """The spec's own full-batch loop (torch.optim.SGD on the mean squared error)."""
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-    inputs, targets = torch.as_tensor(x), torch.as_tensor(y)
-    for _ in range(epochs):
-        optimizer.zero_grad()
-        ((model(inputs) - targets) ** 2).mean().backward()
-        optimizer.step()
-
-
 @exercise("ex08.linreg-module")
 def test_module_declares_exactly_two_parameters_and_no_submodules(impl):
     model = impl.NNLinearRegression()
@@ -211,7 +202,7 @@ def test_module_follows_the_same_gradient_descent(impl, epochs, start, which):
     model = impl.NNLinearRegression()
     set_line(model, *start, "NNLinearRegression()")
     assert_tensor(model(torch.as_tensor(x)), f"NNLinearRegression()(x) for x of shape {x.shape}", shape=x.shape)
-    spec_gradient_descent(model, x, y, 1e-2, epochs)
+    full_batch_mse(model, x, y, torch.optim.SGD(model.parameters(), lr=1e-2), epochs)   # the spec's own loop
     w, b = line_parameters(model, "NNLinearRegression()")
     got = (w.detach().reshape(()).item(), b.detach().reshape(()).item())
     assert_close(got, gd_reference(x, y, *start, 1e-2, epochs)[-1],

@@ -178,21 +178,21 @@ def scratch_copy(path: Path, scratch: Path) -> Path:
 def sandbox(tmp: Path, *, hide_reference: bool) -> tuple[list[str], str]:
     """(the command prefix that runs the spec's child in a sandbox, what isolation is in force).
 
-    With bubblewrap (where user namespaces allow it): the whole filesystem read-only (the spec, its
-    catalogue and the checkout cannot be written), a private /tmp with only this grade's scratch folder
-    writable, the reference solutions hidden (an empty folder over impl/), no network, and its own pid
-    namespace that dies with the grader, so nothing the submission starts outlives the grade, even after
-    setsid. Elsewhere: its own session and process group, killed at the end."""
+    With bubblewrap (where user namespaces allow it): the whole filesystem read-only but for this
+    grade's scratch folder (the spec, its catalogue and the checkout cannot be written), the reference
+    solutions hidden (an empty folder over impl/), no network, and its own pid namespace that dies with
+    the grader, so nothing the submission starts outlives the grade, even after setsid. Elsewhere: its
+    own session and process group, killed at the end."""
     import shutil
 
     bwrap = shutil.which("bwrap")
     if bwrap and subprocess.run([bwrap, "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net", "true"],
                                 capture_output=True).returncode == 0:
         hidden = ["--tmpfs", str(ROOT / "impl")] if hide_reference else []
-        prefix = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+        prefix = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
                   "--bind", str(tmp), str(tmp), *hidden, "--unshare-pid", "--unshare-net", "--die-with-parent",
                   "--new-session", "--chdir", str(ROOT), "--"]
-        what = "bubblewrap: read-only filesystem, private /tmp, no network, own pid namespace"
+        what = "bubblewrap: read-only filesystem but for the grade's scratch folder, no network, own pid namespace"
         return prefix, what + (", reference solutions hidden" if hide_reference else "")
     return [], "own process group only (bubblewrap is not available here): files, network and the reference " \
                "are not shielded"
@@ -219,9 +219,11 @@ def _run_spec(target: str, records: Path, *, selection, only: Path | None, timeo
         command.append(f"--only-nodeids={only}")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "SPEC_IMPL"))}
     caches = records.parent / "caches"   # the one writable place in a sandbox
+    caches.mkdir(exist_ok=True)
+    command.append(f"--basetemp={records.parent / f'pytest-{records.stem}'}")
     env.update(OMP_NUM_THREADS="1", HYPOTHESIS_PROFILE="ci", MPLBACKEND="Agg", MPLCONFIGDIR=str(caches / "mpl"),
                HYPOTHESIS_STORAGE_DIRECTORY=str(caches / "hypothesis"), XDG_CACHE_HOME=str(caches),
-               HOME=str(caches))
+               HOME=str(caches), TMPDIR=str(caches))
     # a watchdog beside pytest-timeout: a test still running 3 x timeout + 30 s after its start
     # (code that swallows the timeout, a property test re-running a hanging example) ends the run;
     # so does a process that has finished its session but does not exit (a non-daemon thread the

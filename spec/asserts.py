@@ -11,11 +11,35 @@ import torch
 
 from spec.tolerances import Tolerance, tolerance
 
+PLAIN_NUMBERS = (bool, int, float, np.bool_, np.integer, np.floating)
+
+
+def plain(value):
+    """``value`` as plain data the spec can trust: a base-class tensor (a subclass's methods and
+    ``__torch_function__`` stripped), a base-class float64 ndarray, a builtin number, or a list of
+    these. Anything else (an object whose ``__float__`` or ``__array__`` could compute its answer from
+    the caller) is refused with a TypeError naming its type."""
+    if isinstance(value, torch.Tensor):
+        with torch._C.DisableTorchFunctionSubclass():
+            return torch.Tensor.as_subclass(value, torch.Tensor).detach().cpu().clone()
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind not in "biuf":
+            raise TypeError(f"got an array of dtype {value.dtype}, but should be numbers")
+        return np.array(value, dtype=np.float64, subok=False)
+    if type(value) in PLAIN_NUMBERS or isinstance(value, (np.integer, np.floating, np.bool_)):
+        return float(value) if type(value) in (bool, int, float) else float(value.item())
+    if type(value) in (list, tuple):
+        return [plain(v) for v in value]
+    raise TypeError(f"got a {type(value).__module__}.{type(value).__qualname__}, but should be a tensor, "
+                    "an array, a number or a list of them")
+
 
 def _to_numpy(value) -> np.ndarray:
+    value = plain(value)
     if isinstance(value, torch.Tensor):
-        return value.detach().cpu().to(torch.float64).numpy() if value.is_floating_point() \
-            else value.detach().cpu().numpy()
+        return torch.Tensor.numpy(value.to(torch.float64) if value.is_floating_point() else value)
+    if isinstance(value, list):
+        return np.asarray([_to_numpy(v) for v in value], dtype=np.float64)
     return np.asarray(value, dtype=np.float64)
 
 

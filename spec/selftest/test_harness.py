@@ -32,6 +32,7 @@ WRONG = [
     WrongCase("ps09_grad_reference.py", "ps09.1", {"ps09.1-5"}),
     WrongCase("ps09_partial.py", "ps09.1", PS09_1 - {"ps09.1-1"}),
     WrongCase("skip_everywhere.py", "ps09.1", PS09_1 - {"ps09.1-1"}),
+    WrongCase("lying_results.py", "ps09.1", {"ps09.1-1", "ps09.1-4"}),
     WrongCase("broken_package", "ps09.1", PS09_1),
     # a wrong closed form costs (a) alone: (b) and (c) are checked against the exact gradient
     WrongCase("logcosh_sign.py", "dl-a1.q1", {"dl-a1.q1a"}),

@@ -201,3 +201,35 @@ def test_bench_summary_ratios_and_target_check(tmp_path):
     assert any("vs jacfwd: 0.25" in line and "vs forward pass: 2.50" in line for line in lines)
     assert misses == ["cpu L=3 batch 1024: forward mode / jacrev = 0.50 > 0.35"]
     assert summarise.main([str(path), "--check"]) == 1 and summarise.main([str(path)]) == 0
+
+
+def test_assert_close_compares_plain_data_only():
+    """A Tensor subclass whose .numpy() yields an always-close ndarray, and an object whose float()
+    reads the expected value from the caller's frame, are judged by what they hold, not what they say."""
+    import inspect
+
+    import numpy as np
+    import pytest
+    import torch
+
+    from spec.asserts import assert_close
+
+    class AlwaysClose(np.ndarray):
+        def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+            return np.ones(np.broadcast(*(np.asarray(i) for i in inputs)).shape, dtype=bool)
+
+    class Liar(torch.Tensor):
+        def numpy(self, *args, **kwargs):
+            return np.zeros(self.shape).view(AlwaysClose)
+
+    class ReadsTheAnswer:
+        def __float__(self):
+            return float(next(f.frame.f_locals["expected"] for f in inspect.stack() if "expected" in f.frame.f_locals))
+
+    with pytest.raises(AssertionError, match="should be"):
+        assert_close(torch.zeros(3).as_subclass(Liar), np.ones(3), "a lying tensor")
+    with pytest.raises(AssertionError, match="should be"):
+        assert_close(np.zeros(3).view(AlwaysClose), np.ones(3), "a lying array")
+    with pytest.raises(TypeError, match="ReadsTheAnswer"):
+        assert_close(ReadsTheAnswer(), 3.0, "an object that reads the answer")
+    assert_close([torch.tensor(1.0), 2.0, np.float32(3.0)], [1.0, 2.0, 3.0], "plain data still compares")

@@ -136,6 +136,7 @@ class Grade:
                 "notebook": self.notebook, "sheets": sheets}
 
 
+BUDGET_S = 1800.0              # seconds for a whole grade, every restart included
 FILE_LIMIT = 64 * 2**20       # bytes of any file the spec's child writes, its log included
 SCRATCH_LIMIT = 200 * 2**20   # bytes of a submission's folder copied beside it (helper files, data)
 SKIPPED_IN_COPY = (".git", "__pycache__", ".ipynb_checkpoints", ".venv", ".tox")
@@ -310,8 +311,10 @@ def _read_records(path: Path) -> list[dict]:
 
 def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_timeout: float = 1800,
           max_runs: int = 25, alias: str | None = None, notebook_budget: float | None = None,
-          hide_reference: bool = True) -> Grade:
-    """Run the spec on ``target`` (see the module docstring) and return its grade. ``hide_reference``
+          hide_reference: bool = True, budget: float = BUDGET_S) -> Grade:
+    """Run the spec on ``target`` (see the module docstring) and return its grade. ``budget`` bounds the
+    whole grade, every restart included (the remaining tests are reported as not run once it is
+    spent, and the run in progress is ended at it, whatever it writes to look alive). ``hide_reference``
     False leaves the reference solutions importable: only for the spec's own corpus of wrong solutions,
     which are the reference with one piece broken."""
     target = str(target)
@@ -335,12 +338,20 @@ def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_
             alias = str(shutil_copy(alias, Path(tmp)))
         prefix, result.isolation = sandbox(Path(tmp), hide_reference=hide_reference)
         only = None
+        deadline = time.monotonic() + budget
         while result.runs < max_runs:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                for test in result.tests.values():
+                    if test.outcome == "not run":
+                        test.message = f"not run: the grade's time budget of {budget:g} s was spent"
+                break
             result.runs += 1
             records = Path(tmp) / f"records-{result.runs}.jsonl"
             started = time.perf_counter()
             code = _run_spec(target, records, selection=selection, only=only, timeout=timeout, slow=slow,
-                             run_timeout=run_timeout, alias=alias, notebook_budget=notebook_budget, prefix=prefix)
+                             run_timeout=min(run_timeout, left), alias=alias, notebook_budget=notebook_budget,
+                             prefix=prefix)
             events = _read_records(records)
             for event in events:
                 if event["event"] == "collected" and event["nodeid"] not in result.tests:
@@ -491,6 +502,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="grade", help="folder for grade.json, grade.md and junit.xml")
     parser.add_argument("--exercise", action="append", default=[], help="grade only this ID, part or sheet")
     parser.add_argument("--timeout", type=float, default=60, help="seconds per test (default 60)")
+    parser.add_argument("--budget", type=float, default=BUDGET_S,
+                        help=f"seconds for the whole grade, restarts included (default {BUDGET_S:g})")
     parser.add_argument("--slow", action="store_true", help="also run the tests marked slow")
     parser.add_argument("--alias", default=None, metavar="FILE",
                         help='a TOML file mapping the submission\'s names onto the interface: '
@@ -504,7 +517,7 @@ def main(argv=None) -> int:
             parser.error(f"--exercise {pattern}: no catalogue ID is or starts with it")
     alias = str(Path(args.alias).resolve()) if args.alias else None
     result = grade(args.target, selection=tuple(args.exercise), timeout=args.timeout, slow=args.slow, alias=alias,
-                   notebook_budget=args.notebook_budget)
+                   notebook_budget=args.notebook_budget, budget=args.budget)
     data = write_reports(result, args.out)
     for sheet, info in data["sheets"].items():
         print(f"{sheet:<6} {info['earned']:g} / {info['points']:g} automatic, {info['manual_points']:g} by hand")

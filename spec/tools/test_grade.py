@@ -276,3 +276,16 @@ def test_hostile_submission_earns_nothing_and_harms_nothing(name):
     assert not (spec_dir / "conftest.py").exists(), "the submission wrote into the spec"
     assert {p: p.read_bytes() for p in spec_dir.glob("*.toml")} == before, "the submission changed the catalogue"
     assert "reference solutions hidden" in result.isolation
+
+
+@pytest.mark.slow   # waits out a 15 s budget
+def test_the_whole_grade_has_a_time_budget():
+    import time
+
+    started = time.monotonic()
+    result = grade(str(HOSTILE / "ignores_alarms.py"), selection=("ps09.1",), timeout=2, budget=15)
+    elapsed = time.monotonic() - started
+    assert elapsed < 15 + 20, f"the grade took {elapsed:.0f} s against a budget of 15 s (+ start and stop)"
+    assert result.as_dict()["earned"] == 0
+    messages = " ".join(t.message for t in result.tests.values())
+    assert "time limit" in messages or "time budget" in messages, messages[:500]

@@ -57,6 +57,16 @@ def _is_container(obj) -> bool:
                                      (issubclass(obj, tuple) and hasattr(obj, "_fields")))
 
 
+def _base_name(base) -> str:
+    """How a template names a base class: nn.Module as the template's imports spell it, other torch
+    classes by their full path, the rest by their name."""
+    import torch
+
+    if base is torch.nn.Module:
+        return "nn.Module"
+    return f"{base.__module__}.{base.__qualname__}" if base.__module__.startswith("torch") else base.__name__
+
+
 def _stub(name: str, obj) -> str:
     """A definition to fill in: the signature, the contract, and NotImplementedError."""
     if _is_container(obj):
@@ -66,9 +76,7 @@ def _stub(name: str, obj) -> str:
     doc = inspect.getdoc(obj) or ""
     quoted = '    """' + doc.replace("\n", "\n    ") + '\n    """\n' if doc else ""
     if inspect.isclass(obj):
-        bases = ", ".join(b.__module__.replace("torch.nn.modules.module", "nn").split(".")[0] + "." + b.__name__
-                          if b.__module__.startswith("torch") else b.__name__ for b in obj.__bases__
-                          if b is not object)
+        bases = ", ".join(_base_name(b) for b in obj.__bases__ if b is not object)
         lines = [f"class {name}({bases}):" if bases else f"class {name}:", quoted.rstrip("\n") or "    pass"]
         for method, function in vars(obj).items():
             if inspect.isfunction(function) and (not method.startswith("_") or method in ("__init__", "__call__")):
@@ -78,7 +86,7 @@ def _stub(name: str, obj) -> str:
                 if body:
                     lines.append('        """' + body.replace("\n", "\n        ") + '"""')
                 lines.append("        raise NotImplementedError")
-        return "\n".join(lines).replace("nn.Module", "nn.Module") + "\n"
+        return "\n".join(lines) + "\n"
     return f"def {name}{inspect.signature(obj)}:\n{quoted}    raise NotImplementedError\n"
 
 

@@ -283,9 +283,7 @@ class RecordsWriter:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items):
         for item in items:
-            self.write(event="collected", nodeid=item.nodeid,
-                       exercises=[value for key, value in item.user_properties if key == "exercise"],
-                       tier=_tier(item))
+            self.write(event="collected", nodeid=item.nodeid, exercises=_property(item, "exercise"), tier=_tier(item))
 
     def pytest_runtest_logstart(self, nodeid):
         self.write(event="start", nodeid=nodeid)
@@ -297,7 +295,7 @@ class RecordsWriter:
         if report.failed and record["outcome"] != "failed":
             record.update(outcome="failed", message=_failure_text(report))
             if "Timeout" in record["message"]:
-                self.timed_out.update(value for key, value in report.user_properties if key == "exercise")
+                self.timed_out.update(_property(report, "exercise"))
         elif report.skipped and record["outcome"] == "passed" and report.when != "teardown":
             record.update(outcome="skipped", message=_failure_text(report))
         if report.when == "teardown":
@@ -311,8 +309,9 @@ class RecordsWriter:
         self.handle.close()
 
 
-def _property(report, key, default=None) -> list:
-    values = [value for k, value in report.user_properties if k == key]
+def _property(item_or_report, key, default=None) -> list:
+    """The values a test's user_properties hold under ``key`` (on an item or on one of its reports)."""
+    values = [value for k, value in item_or_report.user_properties if k == key]
     return values or (default or [])
 
 

@@ -142,7 +142,8 @@ SCRATCH_LIMIT = 200 * 2**20   # bytes of a submission's folder copied beside it 
 SKIPPED_IN_COPY = (".git", "__pycache__", ".ipynb_checkpoints", ".venv", ".tox")
 
 
-def shutil_copy(path, folder: Path) -> Path:
+def _copy_alias(path, folder: Path) -> Path:
+    """The alias file, copied where the sandboxed spec can read it whatever its original place."""
     import shutil
 
     return Path(shutil.copy2(path, folder / f"aliases-{Path(path).name}"))
@@ -335,7 +336,7 @@ def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
         target = str(scratch_copy(path.resolve(), Path(tmp) / "submission"))
         if alias:
-            alias = str(shutil_copy(alias, Path(tmp)))
+            alias = str(_copy_alias(alias, Path(tmp)))
         prefix, result.isolation = sandbox(Path(tmp), hide_reference=hide_reference)
         only = None
         deadline = time.monotonic() + budget

@@ -120,10 +120,9 @@ def read_cells(path: Path) -> list:
         raise NotebookError(f"{path}: not a readable Jupyter notebook ({type(exc).__name__}: {first})") from None
 
 
-def _skipped(cell) -> bool:
+def _skipped(cell, first_line: str) -> bool:
     tags = set(cell.get("metadata", {}).get("tags", []))
-    first = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")
-    return bool(tags & EXPLORATION_TAGS) or first.lower() == "# exploration"
+    return bool(tags & EXPLORATION_TAGS) or first_line.lower() == "# exploration"
 
 
 def _no_network(*args, **kwargs):
@@ -207,7 +206,7 @@ def run(path: Path, module: ModuleType, *, seconds: float | None = DEFAULT_BUDGE
             first = next((line.strip() for line in source.source.splitlines() if line.strip()), "")
             cell = Cell(index, first[:80])
             report.cells.append(cell)
-            if _skipped(source):
+            if _skipped(source, first):
                 cell.status = "skipped"
                 continue
             if clock.spent:

@@ -41,6 +41,7 @@ UNMARKED = pytest.StashKey[list]()  # (nodeid, problem) of tests in topic module
 RESULTS = pytest.StashKey[Results]()
 LOADED = pytest.StashKey[tuple]()   # (Implementation or None, why it could not be loaded or None)
 SESSION_DEADLINE = pytest.StashKey[float]()  # time.time() at which --session-budget runs out
+WORKER = pytest.StashKey[object]()  # isolated mode: the worker process that runs the implementation
 
 # The autouse ``seed`` fixture is function-scoped; it only seeds, so hypothesis reusing it across
 # examples is harmless.
@@ -71,6 +72,16 @@ def pytest_addoption(parser):
     group.addoption("--notebook-budget", type=float, default=None, metavar="SECONDS",
                     help="time budget of a notebook implementation's cells, apart from the tests' timeouts "
                          "(default 120)")
+    group.addoption("--isolate", action="store_true", default=os.environ.get("SPEC_ISOLATE") == "1",
+                    help="run the implementation in a separate, sandboxed worker process and reach it through a "
+                         "data-only channel (spec/remote.py; always on under python -m spec.grade; $SPEC_ISOLATE=1)")
+    group.addoption("--hide-reference", action="store_true", default=False,
+                    help="isolated mode: hide the reference solutions (impl/) from the worker")
+    group.addoption("--worker-dir", default=None, metavar="DIR",
+                    help="isolated mode: the folder the worker may write (default: a fresh temporary folder)")
+    group.addoption("--worker-call-timeout", type=float, default=None, metavar="SECONDS",
+                    help="isolated mode: a call the worker does not answer within SECONDS fails and the worker "
+                         "is restarted (default: none beyond the test's own timeout)")
     group.addoption("--interface-doc", default=None, metavar="PATH",
                     help="write the interface page (the names tests use, per exercise) to PATH")
     group.addoption("--session-budget", type=float, default=None, metavar="SECONDS",
@@ -416,30 +427,14 @@ def pytest_collection_finish(session):
         session.config.stash[LOADED] = _load_implementation(session.config)
 
 
-class GlobalState:
-    """The process-wide numerical settings a submission could change for every test after it: torch's
-    default dtype, grad mode and thread count, numpy's floating-point error modes. Captured once and
-    put back after the implementation is loaded and around every test."""
-
-    def __init__(self):
-        self.dtype, self.grad = torch.get_default_dtype(), torch.is_grad_enabled()
-        self.threads, self.errors = torch.get_num_threads(), np.geterr()
-
-    def restore(self) -> None:
-        torch.set_default_dtype(self.dtype)
-        torch.set_grad_enabled(self.grad)
-        if torch.get_num_threads() != self.threads:
-            torch.set_num_threads(self.threads)
-        np.seterr(**self.errors)
-
-
 def _load_implementation(config) -> tuple:
+    if config.getoption("isolate"):
+        return _start_worker(config)
     target = implementation.target_from(config.getoption("impl"))
     before = implementation.integrity_snapshot(_protected(config))
-    state = GlobalState()
+    state = implementation.GlobalState()
     try:
-        alias_file = config.getoption("alias") or os.environ.get(implementation.ALIAS_ENV_VAR)
-        aliases = implementation.read_aliases(alias_file) if alias_file else {}
+        aliases = _aliases(config)
         module = implementation.load(target, notebook_budget=config.getoption("notebook_budget"))
     except implementation.ImplementationNotFound as exc:
         return None, str(exc)
@@ -454,9 +449,61 @@ def _load_implementation(config) -> tuple:
             writer.write(event="tampered", changed=changed)
         pytest.exit(f"{target} patched the spec's machinery while it was imported: {', '.join(changed)}", returncode=3)
     loaded = implementation.Implementation(module, target, aliases)
-    if writer is not None and loaded.notebook_run is not None:
-        writer.write(event="notebook", **loaded.notebook_run.as_dict())
+    _record_loaded(config, loaded)
     return loaded, None
+
+
+def _aliases(config) -> dict:
+    alias_file = config.getoption("alias") or os.environ.get(implementation.ALIAS_ENV_VAR)
+    return implementation.read_aliases(alias_file) if alias_file else {}
+
+
+def _record_loaded(config, loaded) -> None:
+    writer = config.pluginmanager.get_plugin("records-writer")
+    if writer is None:
+        return
+    writer.write(event="isolation", what=loaded.isolation if loaded is not None else "")
+    if loaded is not None and loaded.notebook_run is not None:
+        writer.write(event="notebook", **loaded.notebook_run.as_dict())
+
+
+def _start_worker(config) -> tuple:
+    """Isolated mode: the implementation runs in a sandboxed worker process (spec/remote.py); this
+    process, which computes every verdict, never imports it."""
+    import cloudpickle
+
+    from spec import remote
+
+    target = implementation.target_from(config.getoption("impl"))
+    try:
+        _aliases(config)   # a malformed alias file or a missing path: the same one line as in process
+        path = implementation._as_path(target)
+    except implementation.ImplementationNotFound as exc:
+        return None, str(exc)
+    for name, module in list(sys.modules.items()):
+        if name.startswith("spec.test_") or name.startswith("spec.bench.test_"):
+            cloudpickle.register_pickle_by_value(module)   # the spec's test helpers go over by copy
+    alias = config.getoption("alias") or os.environ.get(implementation.ALIAS_ENV_VAR)
+    loaded, error, worker = remote.start(
+        str(path) if path is not None else target, alias=str(Path(alias).resolve()) if alias else None,
+        notebook_budget=config.getoption("notebook_budget"), hide_reference=config.getoption("hide_reference"),
+        scratch=Path(config.getoption("worker_dir")) if config.getoption("worker_dir") else None,
+        call_timeout=config.getoption("worker_call_timeout"))
+    config.stash[WORKER] = worker
+    if loaded is not None:
+        loaded._label = target
+    writer = config.pluginmanager.get_plugin("records-writer")
+    if writer is not None:
+        writer.write(event="isolation", what=worker.isolation)
+        if worker.notebook is not None:
+            writer.write(event="notebook", **worker.notebook.as_dict())
+    return loaded, error
+
+
+def pytest_unconfigure(config):
+    worker = config.stash.get(WORKER, None)
+    if worker is not None:
+        worker.close()
 
 
 @pytest.fixture(scope="session")
@@ -521,7 +568,7 @@ def spec_collection(pytestconfig) -> tuple[frozenset, tuple]:
 def _global_state():
     """Whatever a test's calls into the implementation do to torch's and numpy's global settings is
     undone before the next test, so no test's verdict depends on the one before it."""
-    state = GlobalState()
+    state = implementation.GlobalState()
     yield
     state.restore()
 

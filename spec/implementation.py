@@ -16,6 +16,9 @@ import zlib
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
+import torch
+
 ENV_VAR = "SPEC_IMPL"
 DEFAULT = "impl"
 ALIAS_ENV_VAR = "SPEC_ALIASES"
@@ -162,8 +165,19 @@ class Implementation:
         """The cell-by-cell run of a notebook submission (spec/notebook.py), else None."""
         return vars(self._module).get("__notebook_run__")
 
+    @property
+    def isolation(self) -> str:
+        return "in the spec's own process (for trusted code: the reference, a course author's solution)"
+
     def has(self, name: str) -> bool:
         return hasattr(self._module, self._aliases.get(name, name))
+
+    def run(self, function, /, *args, **kwargs):
+        """``function(self, *args, **kwargs)``: in isolated mode (spec/remote.py) it runs in the
+        submission's process and returns data; here, in this one. For sequences that need the
+        submission's objects and the spec's together (an optimizer over its parameters, in-place
+        initialisation of its model)."""
+        return function(self, *args, **kwargs)
 
     def __getattr__(self, name: str):
         # an AttributeError subclass, so that tools probing attributes (getattr with a default)
@@ -183,6 +197,23 @@ class Implementation:
 
     def __repr__(self) -> str:
         return f"<implementation under test: {self._label}>"
+
+
+class GlobalState:
+    """The process-wide numerical settings a submission could change for every test after it: torch's
+    default dtype, grad mode and thread count, numpy's floating-point error modes. Captured once and
+    put back after the implementation is loaded and around every test (every call, in a worker)."""
+
+    def __init__(self):
+        self.dtype, self.grad = torch.get_default_dtype(), torch.is_grad_enabled()
+        self.threads, self.errors = torch.get_num_threads(), np.geterr()
+
+    def restore(self) -> None:
+        torch.set_default_dtype(self.dtype)
+        torch.set_grad_enabled(self.grad)
+        if torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
+        np.seterr(**self.errors)
 
 
 def integrity_snapshot(objects: dict) -> dict[str, int]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 #: how long a test's thread or child may take to finish after the test before it counts as left behind
 GRACE_S = 1.0
 #: helpers that multiprocessing starts once per process on first use and stops itself at exit: not leaks
-PROCESS_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
+PROCESS_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver", "spec.worker")
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,11 @@ class RuleViolation(AssertionError):
     pass
 
 
+#: the rules in force, innermost last: in isolated mode every call into the worker carries them, and
+#: the worker applies them around the call (spec/remote.py)
+ACTIVE: list[str] = []
+
+
 class _ForbiddenEngine:
     def __init__(self, rule: str):
         self.rule = rule
@@ -72,11 +77,13 @@ def forbid(*rules: str):
     patches = [target for rule in rules for target in _targets(rule)]
     saved = [(owner, name, owner.__dict__[name]) if name in vars(owner) else (owner, name, None)
              for owner, name, _ in patches]
+    ACTIVE.extend(rules)
     try:
         for owner, name, replacement in patches:
             setattr(owner, name, replacement)
         yield
     finally:
+        del ACTIVE[len(ACTIVE) - len(rules):]
         for owner, name, original in reversed(saved):
             if original is None:
                 delattr(owner, name)

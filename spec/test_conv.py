@@ -17,6 +17,7 @@ from scipy.signal import convolve2d
 
 from spec import data as datasets
 from spec.asserts import assert_close, assert_equal, assert_tensor
+from spec.observe import forward_shapes
 from spec.tolerances import Tolerance
 
 exercise = pytest.mark.exercise
@@ -173,13 +174,7 @@ def test_parameter_count_formula(impl, channels):
 def test_shapes_follow_the_formula(impl):
     """Every convolution and pooling layer, whatever the model's structure: its output size is
     floor((n + 2 padding - k) / stride) + 1, by impl's formula and by the spec's own arithmetic."""
-    model = impl.SmallCNN()
-    seen = []
-    hooks = [m.register_forward_hook(lambda m, args, out: seen.append((m, args[0].shape, out.shape)))
-             for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.MaxPool2d))]
-    logits = model(torch.rand(5, 1, 8, 8))
-    for hook in hooks:
-        hook.remove()
+    seen, logits = impl.run(forward_shapes, impl.SmallCNN(), torch.rand(5, 1, 8, 8))
     assert seen, "the CNN has no Conv2d or MaxPool2d layer"
     pair = lambda v: v if isinstance(v, tuple) else (v, v)
     for m, before, after in seen:

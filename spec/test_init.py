@@ -15,6 +15,7 @@ import torch
 
 from spec import data as datasets
 from spec.asserts import assert_close, assert_equal, assert_tensor
+from spec.observe import linear_layers, model_facts
 
 exercise = pytest.mark.exercise
 SEEDS = (0, 1, 2)
@@ -25,13 +26,14 @@ SEEDS = (0, 1, 2)
 @pytest.mark.parametrize("depth", [1, 2, 3, 8, 12])
 def test_my_model_shapes_and_parameter_count(impl, depth):
     net = impl.my_model(depth)
-    assert isinstance(net, torch.nn.Module)
-    assert any(isinstance(m, torch.nn.ModuleList) for m in net.modules()), "layers held in an nn.ModuleList"
-    linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    facts = impl.run(model_facts, net)
+    assert facts["is_module"], "my_model(depth) should be an nn.Module"
+    assert "ModuleList" in facts["types"], "layers held in an nn.ModuleList"
+    linears = [m for m in facts["modules"] if isinstance(m, torch.nn.Linear)]
     sizes = [(m.in_features, m.out_features) for m in linears]
     assert_equal(sizes, [(784, 50)] + [(50, 50)] * (depth - 1) + [(50, 10)], f"layer sizes at depth {depth}")
     expected = 785 * 50 + (depth - 1) * 51 * 50 + 51 * 10
-    assert_equal(sum(p.numel() for p in net.parameters()), expected, "parameter count")
+    assert_equal(facts["parameters"], expected, "parameter count")
     for batch in (1, 7, 256):
         assert_tensor(net(torch.rand(batch, 784)), "logits", shape=(batch, 10))
 
@@ -41,7 +43,7 @@ def test_tanh_non_linearity(impl):
     torch.manual_seed(0)
     net = impl.my_model(3)
     x = torch.rand(5, 784)
-    linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    linears = impl.run(linear_layers, net)
     h = x
     for layer in linears[:-1]:
         h = torch.tanh(layer(h))
@@ -70,9 +72,9 @@ def test_bad_input_is_rejected(impl, bad):
 @pytest.mark.parametrize("seed_", SEEDS)
 def test_uniform_init_bounds_and_variance(impl, d, seed_):
     torch.manual_seed(seed_)
-    net = impl.my_model(8).initialize(d)
-    weights = torch.cat([m.weight.detach().reshape(-1) for m in net.modules() if isinstance(m, torch.nn.Linear)])
-    biases = torch.cat([m.bias.detach() for m in net.modules() if isinstance(m, torch.nn.Linear)])
+    layers = impl.run(linear_layers, impl.my_model(8).initialize(d))
+    weights = torch.cat([m.weight.detach().reshape(-1) for m in layers])
+    biases = torch.cat([m.bias.detach() for m in layers])
     assert float(weights.abs().max()) <= d, f"a weight outside [-{d}, {d}]"
     assert float(biases.abs().max()) == 0.0, "biases must be zero"
     # U(-d, d) has variance d^2/3; with n = 57,710 weights the sample variance is within 2 % w.p. ~1
@@ -88,13 +90,12 @@ def test_xavier_init_equals_torch_xavier_uniform(impl, seed_, depth):
     """Same seed, same draws: torch.nn.init.xavier_uniform_ (gain 1) applied to every Linear weight
     in order gives exactly the weights of initialize("xavier"), so the bounds agree."""
     torch.manual_seed(seed_)
-    net = impl.my_model(depth).initialize("xavier")
+    net = impl.run(linear_layers, impl.my_model(depth).initialize("xavier"))
     torch.manual_seed(seed_)
-    reference = impl.my_model(depth)       # the same construction draws, then torch's Xavier draws
-    for layer in (m for m in reference.modules() if isinstance(m, torch.nn.Linear)):
+    reference = impl.run(linear_layers, impl.my_model(depth))   # the same construction draws, then torch's Xavier
+    for layer in reference:
         torch.nn.init.xavier_uniform_(layer.weight)
-    pairs = zip((m for m in net.modules() if isinstance(m, torch.nn.Linear)),
-                (m for m in reference.modules() if isinstance(m, torch.nn.Linear)), strict=True)
+    pairs = zip(net, reference, strict=True)
     for ours, theirs in pairs:
         assert torch.equal(ours.weight, theirs.weight), f"layer {tuple(ours.weight.shape)}: not torch's Xavier draw"
         assert ours.bias.abs().max().item() == 0.0, "biases must be zero"

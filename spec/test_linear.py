@@ -100,24 +100,62 @@ def set_line(model, w0, b0, what):
     return w, b
 
 
+# The drivers below run where the submission's objects live (``impl.run``: in the worker process in
+# isolated mode, here otherwise): they set a model's line, build the optimizer over its parameters
+# and train, and return plain numbers. The verdicts are the tests', on those numbers.
+def _model(impl, make):
+    return getattr(impl, make)() if isinstance(make, str) else make
+
+
+def _holds_w_and_b(impl, make, what):
+    model = _model(impl, make)
+    line_parameters(model, what)
+    module = isinstance(model, torch.nn.Module)
+    return {"is_module": module,
+            "all_parameters": all(isinstance(p, torch.nn.Parameter) for p in model.parameters()),
+            "children": [type(m).__name__ for m in model.children()] if module else []}
+
+
+def _predict(impl, make, w0, b0, x, what):
+    model = _model(impl, make)
+    set_line(model, w0, b0, what)
+    return model(x), model.forward(x)
+
+
+def _train(impl, make, lossfunc, x, y, w0, b0, lr, epochs, what):
+    model = _model(impl, make)
+    lossfunc = getattr(impl, lossfunc) if isinstance(lossfunc, str) else lossfunc
+    set_line(model, w0, b0, what)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    impl.train(x, y, model, lossfunc, optimizer, epochs)
+    w, b = line_parameters(model, what)
+    return w.detach().reshape(()).item(), b.detach().reshape(()).item()
+
+
+def _spec_loop(impl, make, x, y, w0, b0, lr, epochs, what):
+    model = _model(impl, make)
+    set_line(model, w0, b0, what)
+    prediction = model(torch.as_tensor(x))
+    full_batch_mse(model, x, y, torch.optim.SGD(model.parameters(), lr=lr), epochs)   # the spec's own loop
+    w, b = line_parameters(model, what)
+    return prediction, (w.detach().reshape(()).item(), b.detach().reshape(()).item())
+
+
 @exercise("ex08.linreg-tensors")
 def test_my_linear_regression_holds_w_and_b(impl):
-    model = impl.MyLinearRegression()
-    assert not isinstance(model, torch.nn.Module), "exercise 2 builds the model on raw tensors, not an nn.Module"
-    line_parameters(model, "MyLinearRegression()")
+    facts = impl.run(_holds_w_and_b, "MyLinearRegression", "MyLinearRegression()")
+    assert not facts["is_module"], "exercise 2 builds the model on raw tensors, not an nn.Module"
 
 
 @exercise("ex08.linreg-tensors")
 @pytest.mark.parametrize("n", [1, 15, 40])
 @pytest.mark.parametrize("w0, b0", [(0.0, 0.0), (2.0, -1.0), (-0.35, 4.5)], ids=str)
 def test_prediction_is_w_x_plus_b_of_the_labels_shape(impl, n, w0, b0, rng):
-    model = impl.MyLinearRegression()
-    set_line(model, w0, b0, "MyLinearRegression()")
     x = torch.as_tensor(rng.uniform(-5, 5, (n, 1)).astype(np.float32))
-    pred = model(x)
+    pred, by_forward = impl.run(_predict, "MyLinearRegression", w0, b0, x, "MyLinearRegression()")
     assert_tensor(pred, f"MyLinearRegression()(x) for x of shape ({n}, 1), labels of shape ({n}, 1)", shape=(n, 1))
     assert_close(pred, w0 * x.double() + b0, f"prediction w x + b, w={w0}, b={b0}", dtype=torch.float32)
-    assert_close(model.forward(x), pred, "forward(x) == model(x)", dtype=torch.float32)
+    assert_close(by_forward, pred, "forward(x) == model(x)", dtype=torch.float32)
 
 
 @exercise("ex08.linreg-tensors")
@@ -131,13 +169,12 @@ def test_mselossfunc_is_the_mean_squared_error(impl, shape, rng):
                  f"mean of (pred - y)^2, shape {shape}", dtype=torch.float32)
 
 
-def run_train(impl, model, lossfunc, which, w0, b0, lr, epochs, what):
+def run_train(impl, make, lossfunc, which, w0, b0, lr, epochs, what):
+    """``make``: the name of the submission's model class, or a model the spec built; ``lossfunc``:
+    the name of the submission's loss, or the spec's own."""
     x, y = ex08_datasets()[which]
-    set_line(model, w0, b0, what)
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-    impl.train(x.copy(), y.copy(), model, lossfunc, optimizer, epochs)
-    w, b = line_parameters(model, what)
-    return (w.detach().reshape(()).item(), b.detach().reshape(()).item()), x, y
+    got = impl.run(_train, make, lossfunc, x.copy(), y.copy(), w0, b0, lr, epochs, what)
+    return got, x, y
 
 
 @exercise("ex08.linreg-tensors")
@@ -147,7 +184,7 @@ def run_train(impl, model, lossfunc, which, w0, b0, lr, epochs, what):
 def test_train_follows_the_closed_form_gradient_descent(impl, epochs, lr, which):
     """The template's SGD at lr 1e-3 (and 1e-2) on the full batch: after k epochs, (w, b) are the k-th
     gradient-descent iterates. Gradients that are not cleared between steps add up and leave this path."""
-    got, x, y = run_train(impl, impl.MyLinearRegression(), impl.mselossfunc, which, 0.5, -0.25, lr, epochs,
+    got, x, y = run_train(impl, "MyLinearRegression", "mselossfunc", which, 0.5, -0.25, lr, epochs,
                           "MyLinearRegression()")
     expected = gd_reference(x, y, 0.5, -0.25, lr, epochs)[-1]
     hint = "; gradients that are not cleared before each step add up" if epochs > 1 else ""
@@ -159,7 +196,7 @@ def test_train_follows_the_closed_form_gradient_descent(impl, epochs, lr, which)
 def test_train_reaches_the_least_squares_line(impl, which):
     x, _ = ex08_datasets()[which]
     lr = 0.8 * step_limit(x)
-    got, x, y = run_train(impl, impl.MyLinearRegression(), impl.mselossfunc, which, 0.0, 0.0, lr, 3000,
+    got, x, y = run_train(impl, "MyLinearRegression", "mselossfunc", which, 0.0, 0.0, lr, 3000,
                           "MyLinearRegression()")
     assert_close(got, lstsq_line(x, y), f"(w, b) after 3000 epochs at lr {lr:.4f} vs numpy lstsq [{which}]",
                  tol=Tolerance(1e-4, 1e-4))
@@ -177,20 +214,17 @@ def test_mselossfunc_refuses_shapes_that_broadcast(impl):
 def test_train_leaves_the_callers_arrays_alone(impl):
     x, y = datasets.ex08_linear_data()
     features, labels = x.copy(), y.copy()
-    model = impl.MyLinearRegression()
-    impl.train(features, labels, model, impl.mselossfunc, torch.optim.SGD(model.parameters(), lr=1e-3), 5)
+    impl.run(_train, "MyLinearRegression", "mselossfunc", features, labels, 0.0, 0.0, 1e-3, 5, "MyLinearRegression()")
     assert np.array_equal(features, x) and np.array_equal(labels, y), "train changed the features or labels"
     assert features.dtype == np.float32 and labels.dtype == np.float32
 
 
 @exercise("ex08.linreg-module")
 def test_module_declares_exactly_two_parameters_and_no_submodules(impl):
-    model = impl.NNLinearRegression()
-    assert isinstance(model, torch.nn.Module), "NNLinearRegression should subclass nn.Module"
-    params = list(model.parameters())
-    assert all(isinstance(p, torch.nn.Parameter) for p in params), "parameters declared with nn.Parameter"
-    line_parameters(model, "NNLinearRegression()")
-    assert_equal([type(m).__name__ for m in model.children()], [], "pre-existing nn modules inside")
+    facts = impl.run(_holds_w_and_b, "NNLinearRegression", "NNLinearRegression()")
+    assert facts["is_module"], "NNLinearRegression should subclass nn.Module"
+    assert facts["all_parameters"], "parameters declared with nn.Parameter"
+    assert_equal(facts["children"], [], "pre-existing nn modules inside")
 
 
 @exercise("ex08.linreg-module")
@@ -199,12 +233,8 @@ def test_module_declares_exactly_two_parameters_and_no_submodules(impl):
 @pytest.mark.parametrize("which", DATASETS)
 def test_module_follows_the_same_gradient_descent(impl, epochs, start, which):
     x, y = ex08_datasets()[which]
-    model = impl.NNLinearRegression()
-    set_line(model, *start, "NNLinearRegression()")
-    assert_tensor(model(torch.as_tensor(x)), f"NNLinearRegression()(x) for x of shape {x.shape}", shape=x.shape)
-    full_batch_mse(model, x, y, torch.optim.SGD(model.parameters(), lr=1e-2), epochs)   # the spec's own loop
-    w, b = line_parameters(model, "NNLinearRegression()")
-    got = (w.detach().reshape(()).item(), b.detach().reshape(()).item())
+    prediction, got = impl.run(_spec_loop, "NNLinearRegression", x, y, *start, 1e-2, epochs, "NNLinearRegression()")
+    assert_tensor(prediction, f"NNLinearRegression()(x) for x of shape {x.shape}", shape=x.shape)
     assert_close(got, gd_reference(x, y, *start, 1e-2, epochs)[-1],
                  f"(w, b) after {epochs} epochs from {start} [{which}]", tol=F32_PATH)
 
@@ -517,17 +547,24 @@ def test_per_epoch_mse_on_all_samples_and_argmin_epochs(impl, split_run):
     assert_equal(impl.best_epochs(run), (int(np.argmin(run.train_mse)), int(np.argmin(run.val_mse))), "argmin epochs")
 
 
+def _storage_of_snapshots(impl, run) -> dict:
+    """Whether the run's snapshots alias each other or its parameters (looked at where they live)."""
+    pointers = {s.data_ptr() for s in run.snapshots}
+    before = run.snapshots[3].clone()
+    run.params.add_(1.0)
+    run.params.sub_(1.0)
+    return {"distinct": len(pointers), "shares_params": run.params.data_ptr() in pointers,
+            "unchanged_by_params": bool(torch.equal(run.snapshots[3], before))}
+
+
 @exercise("ps09.2-4")
 def test_snapshots_are_real_copies(impl, split_run):
     _, _, _, run = split_run
     assert_equal(len(run.snapshots), 150, "one snapshot per epoch")
     assert len({tuple(s.tolist()) for s in run.snapshots}) > 100, "snapshots differ from epoch to epoch"
-    pointers = {s.data_ptr() for s in run.snapshots}
-    assert len(pointers) == 150 and run.params.data_ptr() not in pointers, "every snapshot has its own storage"
-    before = run.snapshots[3].clone()
-    run.params.add_(1.0)
-    run.params.sub_(1.0)
-    assert torch.equal(run.snapshots[3], before)
+    storage = impl.run(_storage_of_snapshots, run)
+    assert storage["distinct"] == 150 and not storage["shares_params"], "every snapshot has its own storage"
+    assert storage["unchanged_by_params"], "changing the parameters in place changed a snapshot"
     _, _, snapshots = reference_sgd(*split_run[2][:2], lr=0.001, epochs=5)
     assert_close(torch.stack(run.snapshots[:5]), torch.stack(snapshots), "snapshots = params after each epoch",
                  dtype=torch.float32)

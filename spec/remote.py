@@ -1,0 +1,445 @@
+"""The judge's side of isolated mode (``pytest --isolate``, and always under ``python -m spec.grade``):
+the submission runs in a worker process (spec/worker.py, confined as spec/sandbox.py says) and the
+spec, in this process, reaches it only through the channel (spec/channel.py):
+
+* ``impl.name`` asks the worker for the name: data comes back as a copy, anything else (a function,
+  a class, a model, a history object) as a :class:`Handle`;
+* calling a handle sends the arguments by copy (the spec's tensors, arrays, functions, modules and
+  optimizers; handles go back as references to the worker's objects) with the random state, default
+  dtype, grad mode and sheet rules in force; the result comes back as data or a handle; the random
+  state the call left, and every argument the call changed in place, come back too, so a test reads
+  the same as in one process;
+* ``impl.run(function, *args)`` runs a spec function in the worker as ``function(impl, *args)``, for
+  sequences that need the submission's objects and the spec's in one place (an optimizer over a
+  submission's parameters); it returns data like any call;
+* an exception in the worker is raised here again: a ``ValueError``, ``TypeError`` and the other
+  builtin errors a test may expect as themselves, anything else (pytest's skip included) as a
+  :class:`SubmissionError`, a plain failure;
+* a worker that dies or stops answering (the test's timeout) fails the test that was waiting and is
+  started afresh for the next one, up to :data:`MAX_STARTS` times.
+
+Nothing the worker sends is trusted: replies are read by a weights-only unpickler and validated.
+"""
+
+from __future__ import annotations
+
+import atexit
+import builtins
+import io
+import os
+import random
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import cloudpickle
+import numpy as np
+import torch
+
+from spec import channel, implementation, notebook, rules, sandbox
+from spec.worker import PASSED_ON, mutable_leaves
+
+MAX_STARTS = 8                 # worker starts in one session (the first included)
+OUTPUT_CAP = 256 * 2**10       # bytes of the worker's stdout and stderr kept; the rest is drained
+READY_TIMEOUT = 600.0          # seconds a worker may take to import the submission (a notebook has its own budget)
+
+
+class SubmissionError(Exception):
+    """An exception raised by the submission's code in the worker, other than the builtin errors
+    tests expect by type."""
+
+
+class WorkerCrashed(Exception):
+    """The worker ended, or was ended, while a test waited on it."""
+
+
+class Worker:
+    """One worker process, started on demand and again after a crash."""
+
+    def __init__(self, target: str, *, alias: str | None, notebook_budget: float | None, hide_reference: bool,
+                 scratch: Path | None, limits: sandbox.Limits, call_timeout: float | None = None):
+        self.target, self.alias, self.notebook_budget = target, alias, notebook_budget
+        self.hide_reference, self.limits, self.call_timeout = hide_reference, limits, call_timeout
+        self.own_scratch = scratch is None
+        self.scratch = Path(tempfile.mkdtemp(prefix="spec-worker-")) if scratch is None else Path(scratch)
+        self.prefix, self.as_nobody, self.isolation = sandbox.plan(self.scratch, hide_reference=hide_reference)
+        self.process: subprocess.Popen | None = None
+        self.starts, self.generation = 0, 0
+        self.load_error: str | None = None
+        self.notebook: dict | None = None
+        self.output = bytearray()
+        self.output_total = 0
+        self.released: list[int] = []
+        self.last_exit = ""
+        atexit.register(self.close)
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        if self.starts >= MAX_STARTS:
+            raise WorkerCrashed(f"the submission's process was started {self.starts} times and ended each time; "
+                                "no further start in this run")
+        self.starts += 1
+        self.generation += 1
+        sandbox.give_to_worker(self.scratch, self.as_nobody)
+        to_worker_r, to_worker_w = os.pipe()
+        from_worker_r, from_worker_w = os.pipe()
+        command = [*self.prefix, sys.executable, "-B", "-m", "spec.worker", "--target", self.target,
+                   "--fds", f"{to_worker_r},{from_worker_w}"]
+        if self.alias:
+            command += ["--alias", self.alias]
+        if self.notebook_budget is not None:
+            command += ["--notebook-budget", str(self.notebook_budget)]
+        caches = self.scratch / ".caches"
+        caches.mkdir(exist_ok=True)
+        sandbox.give_to_worker(caches, self.as_nobody)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "SPEC_"))}
+        env.update(PYTHONPATH=os.pathsep.join([str(sandbox.ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+                   OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg", MPLCONFIGDIR=str(caches / "mpl"),
+                   HOME=str(caches), TMPDIR=str(caches), XDG_CACHE_HOME=str(caches), PYTHONDONTWRITEBYTECODE="1")
+        try:
+            self.process = subprocess.Popen(
+                command, cwd=self.scratch, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, pass_fds=(to_worker_r, from_worker_w), start_new_session=True,
+                preexec_fn=sandbox.preexec(self.limits, self.as_nobody))
+        finally:
+            os.close(to_worker_r)
+            os.close(from_worker_w)
+        self.send_fd, self.receive_fd = to_worker_w, from_worker_r
+        threading.Thread(target=self._drain, args=(self.process.stdout,), daemon=True,
+                         name="spec-worker-output").start()
+        try:
+            ready = self._receive(READY_TIMEOUT if self.notebook_budget is None
+                                  else max(READY_TIMEOUT, self.notebook_budget + 120))
+        except BaseException:
+            self.stop()
+            raise
+        if not isinstance(ready, dict) or ready.get("ready") is not True:
+            self.stop()
+            raise WorkerCrashed("the submission's process did not start as expected")
+        error = ready.get("error")
+        self.load_error = error[:4000] if isinstance(error, str) else None
+        if self.starts == 1:
+            self.notebook = _notebook_record(ready.get("notebook"))
+
+    def _drain(self, stream) -> None:
+        for chunk in iter(lambda: stream.read1(65536), b""):
+            self.output_total += len(chunk)
+            room = OUTPUT_CAP - len(self.output)
+            if room > 0:
+                self.output += chunk[:room]
+
+    def stop(self) -> None:
+        """Kill the worker's whole process group and reap it."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        for fd in (self.send_fd, self.receive_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            process.kill()
+        except OSError:
+            pass
+        process.wait()
+        code = process.returncode
+        self.last_exit = f"signal {-code}" if code < 0 else f"exit status {code}"
+
+    def close(self) -> None:
+        self.stop()
+        if self.own_scratch:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+    # ---------------------------------------------------------------- requests
+    def request(self, op: str, target=None, args=(), kwargs=None, judge=None):
+        kwargs = kwargs or {}
+        if self.process is None:
+            self.start()
+        generation = self.generation
+        leaves = mutable_leaves((args, kwargs))
+        buffer = io.BytesIO()
+        pickler = _Pickler(buffer, self, generation, judge)
+        released, self.released = self.released, []
+        pickler.dump({"op": op, "target": target, "args": args, "kwargs": kwargs, "ctx": _context(),
+                      "release": released})
+        try:
+            channel.send(self.send_fd, buffer.getvalue())
+            reply = self._receive(self.call_timeout)
+        except BaseException as exc:
+            # a timeout, an interrupt or a dead worker: the channel is out of step, start afresh
+            self.stop()
+            if isinstance(exc, (EOFError, OSError, channel.ChannelError)):
+                why = exc if isinstance(exc, channel.ChannelError) else f"it ended ({self.last_exit})"
+                raise WorkerCrashed(f"the submission's process failed during this call: {why}{self._tail()}") from None
+            raise
+        if not isinstance(reply, dict):
+            self.stop()
+            raise channel.ChannelError("the worker's reply is not a mapping")
+        make = lambda info: Handle(judge, info, generation)
+        try:
+            if "ctx" in reply:
+                _apply_context(reply["ctx"])
+            for item in reply.get("changed", ()):
+                index, state = item
+                _apply_change(leaves[index], channel.from_wire(state, make))
+            if "ok" in reply:
+                return channel.from_wire(reply["ok"], make)
+            error = reply.get("error")
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise channel.ChannelError(f"malformed reply: {type(exc).__name__}: {exc}") from None
+        raise _exception(error)
+
+    def _receive(self, timeout: float | None):
+        if timeout is not None:
+            ready, _, _ = select.select([self.receive_fd], [], [], timeout)
+            if not ready:
+                raise WorkerCrashed(f"the submission's process did not answer within {timeout:g} s")
+        return channel.load(channel.receive(self.receive_fd))
+
+    def _tail(self) -> str:
+        if not self.output:
+            return ""
+        text = bytes(self.output[-1500:]).decode("utf-8", errors="replace").strip()
+        return f"; its last output: {text}" if text else ""
+
+
+class _Pickler(cloudpickle.CloudPickler):
+    """Handles and the implementation go to the worker as references to its own objects."""
+
+    def __init__(self, file, worker: Worker, generation: int, judge):
+        super().__init__(file, protocol=5)
+        self.worker, self.generation, self.judge = worker, generation, judge
+
+    def persistent_id(self, obj):
+        if isinstance(obj, Handle):
+            if object.__getattribute__(obj, "_generation") != self.generation:
+                raise WorkerCrashed("this object lived in a submission process that has since ended")
+            return ("h", object.__getattribute__(obj, "_id"))
+        if isinstance(obj, RemoteImplementation):
+            return ("impl",)
+        return None
+
+
+def _context() -> dict:
+    version, keys, gauss = random.getstate()
+    return {"rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+                    "random": (version, keys, gauss)},
+            "dtype": str(torch.get_default_dtype()).removeprefix("torch."), "grad": torch.is_grad_enabled(),
+            "rules": list(rules.ACTIVE)}
+
+
+def _apply_context(ctx) -> None:
+    """Continue from the random state the call left, after checking it is one."""
+    tree = channel.from_wire(ctx, lambda info: None)
+    state = tree["torch"]
+    current = torch.get_rng_state()
+    if type(state) is not torch.Tensor or state.dtype != torch.uint8 or state.shape != current.shape:
+        raise channel.ChannelError("the worker's torch random state is malformed")
+    name, keys, pos, has_gauss, cached = tree["numpy"]
+    if name != "MT19937" or type(keys) is not np.ndarray or keys.dtype != np.uint32 or keys.shape != (624,) \
+            or type(pos) is not int or type(has_gauss) is not int or type(cached) is not float:
+        raise channel.ChannelError("the worker's numpy random state is malformed")
+    words = tree["random"]
+    if type(words) is not list or len(words) != 625 or any(type(w) is not int or not 0 <= w < 2**32 for w in words):
+        raise channel.ChannelError("the worker's random state is malformed")
+    torch.set_rng_state(state)
+    np.random.set_state((name, keys, pos, has_gauss, cached))
+    random.setstate((3, tuple(words), None))
+
+
+def _apply_change(leaf, state) -> None:
+    """Give the judge's argument the value the call left it with in the worker."""
+    if type(state) is not dict:
+        raise channel.ChannelError("a changed argument's state is not a mapping")
+    if isinstance(leaf, np.ndarray):
+        new = state["array"]
+        if type(new) is np.ndarray and new.shape == leaf.shape and leaf.flags.writeable:
+            leaf[...] = new
+        return
+    if isinstance(leaf, torch.Tensor):
+        value, grad, flag = state["value"], state["grad"], state["requires_grad"]
+        with torch.no_grad():
+            if type(value) is torch.Tensor and value.shape == leaf.shape:
+                leaf.copy_(value.to(leaf.dtype))
+            elif type(value) is torch.Tensor:
+                leaf.data = value.detach().to(leaf.dtype)
+        if leaf.is_leaf and type(flag) is bool and (leaf.is_floating_point() or leaf.is_complex()):
+            leaf.requires_grad_(flag)
+        if leaf.is_leaf:
+            leaf.grad = grad.to(leaf.dtype) if type(grad) is torch.Tensor and grad.shape == leaf.shape else None
+        return
+    values, grads = state["state"], state["grads"]
+    if type(values) is not dict or type(grads) is not dict:
+        raise channel.ChannelError("a changed module's state is malformed")
+    try:
+        leaf.load_state_dict({k: v for k, v in values.items() if type(v) is torch.Tensor}, strict=False)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise channel.ChannelError(f"a changed module's state does not fit it: {exc}"[:300]) from None
+    for name, parameter in leaf.named_parameters():
+        grad = grads.get(name)
+        parameter.grad = grad.to(parameter.dtype) if type(grad) is torch.Tensor and \
+            grad.shape == parameter.shape else None
+
+
+def _exception(error) -> BaseException:
+    if type(error) is not dict:
+        return channel.ChannelError("the worker's reply holds neither a result nor an error")
+    text = lambda key: error.get(key) if type(error.get(key)) is str else ""
+    message, kind, trace = text("message"), text("type"), text("traceback")
+    if error.get("spec") == "MissingName":
+        return implementation.MissingName(message)
+    if error.get("spec") == "RuleViolation":
+        exc: BaseException = rules.RuleViolation(message)
+    elif error.get("builtin") in PASSED_ON:
+        exc = getattr(builtins, error["builtin"])(message)
+    else:
+        exc = SubmissionError(f"{kind}: {message}")
+    if trace:
+        exc.add_note("raised in the submission's process:\n" + trace)
+    return exc
+
+
+def _notebook_record(data) -> notebook.NotebookRun | None:
+    """The worker's account of a notebook's cells, rebuilt from checked fields."""
+    if type(data) is not dict or type(data.get("cells")) is not list:
+        return None
+    cells = []
+    for cell in data["cells"]:
+        if type(cell) is not dict:
+            continue
+        fields = {"index": int, "first_line": str, "status": str, "error": str, "defines": list, "not_run": list}
+        if all(type(cell.get(k)) is t for k, t in fields.items()):
+            cells.append(notebook.Cell(**{k: cell[k] for k in fields}))
+    seconds = data.get("seconds")
+    return notebook.NotebookRun(Path(str(data.get("path", ""))), cells,
+                                float(seconds) if type(seconds) in (int, float) else 0.0)
+
+
+class Handle:
+    """An object that stays in the worker. Attribute access, calls, indexing, ``len``, iteration and
+    the numeric conversions are answered by the worker, each with a copy."""
+
+    __slots__ = ("__weakref__", "_callable", "_generation", "_id", "_judge", "_type")
+
+    def __init__(self, judge: RemoteImplementation, info: dict, generation: int):
+        for key, value in (("_judge", judge), ("_id", info["id"]), ("_type", info["type"]),
+                           ("_callable", info["callable"]), ("_generation", generation)):
+            object.__setattr__(self, key, value)
+
+    def _ask(self, op, *args, name=None):
+        judge = object.__getattribute__(self, "_judge")
+        target = (object.__getattribute__(self, "_id"),) if name is None else \
+            (object.__getattribute__(self, "_id"), name)
+        if object.__getattribute__(self, "_generation") != judge.worker.generation:
+            raise WorkerCrashed("this object lived in a submission process that has since ended")
+        return judge.worker.request(op, target, args, {}, judge=judge)
+
+    def __getattr__(self, name):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return self._ask("getattr", name=name)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{name}: objects of the submission are read through the channel, not written; "
+                             "use impl.run(...) for code that changes them")
+
+    def __call__(self, *args, **kwargs):
+        judge = object.__getattribute__(self, "_judge")
+        return judge.worker.request("call", (object.__getattribute__(self, "_id"),), args, kwargs, judge=judge)
+
+    def __getitem__(self, key):
+        return self._ask("getitem", key)
+
+    def __len__(self):
+        return self._ask("len")
+
+    def __iter__(self):
+        return iter(self._ask("iter"))
+
+    def __contains__(self, item):
+        return self._ask("contains", item)
+
+    def __float__(self):
+        return self._ask("float")
+
+    def __int__(self):
+        return self._ask("int")
+
+    def __index__(self):
+        return self._ask("index")
+
+    def __bool__(self):
+        return self._ask("bool")
+
+    def __repr__(self):
+        return f"<{object.__getattribute__(self, '_type')} in the submission's process>"
+
+    def __del__(self):
+        try:
+            judge = object.__getattribute__(self, "_judge")
+            if object.__getattribute__(self, "_generation") == judge.worker.generation:
+                judge.worker.released.append(object.__getattribute__(self, "_id"))
+        except Exception:
+            pass
+
+
+class RemoteImplementation:
+    """The same interface as :class:`spec.implementation.Implementation`, reached through a worker."""
+
+    def __init__(self, worker: Worker, label: str):
+        self.worker, self._label = worker, label
+
+    @property
+    def label(self) -> str:
+        return self._label
+
+    @property
+    def isolation(self) -> str:
+        return self.worker.isolation
+
+    @property
+    def notebook_run(self):
+        return self.worker.notebook
+
+    def has(self, name: str) -> bool:
+        return bool(self.worker.request("has", name, judge=self))
+
+    def run(self, function, /, *args, **kwargs):
+        return self.worker.request("run", function, args, kwargs, judge=self)
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") or name in implementation.PROBES:
+            raise AttributeError(name)
+        implementation.ACCESSED.add(name)
+        return self.worker.request("attr_impl", name, judge=self)
+
+    def __repr__(self) -> str:
+        return f"<implementation under test: {self._label}, in a worker process>"
+
+
+def start(target: str, *, alias: str | None = None, notebook_budget: float | None = None,
+          hide_reference: bool = False, scratch: Path | None = None, call_timeout: float | None = None,
+          limits: sandbox.Limits | None = None) -> tuple[RemoteImplementation | None, str | None, Worker]:
+    """Start a worker on ``target``: (the implementation, or None and why it did not load, the worker)."""
+    worker = Worker(target, alias=alias, notebook_budget=notebook_budget, hide_reference=hide_reference,
+                    scratch=scratch, limits=limits or sandbox.Limits(), call_timeout=call_timeout)
+    started = time.perf_counter()
+    try:
+        worker.start()
+    except (WorkerCrashed, channel.ChannelError, EOFError, OSError) as exc:
+        return None, f"the submission's process did not start: {exc}{worker._tail()}", worker
+    worker.ready_seconds = time.perf_counter() - started
+    if worker.load_error:
+        return None, worker.load_error, worker
+    return RemoteImplementation(worker, target), None, worker

@@ -1,0 +1,113 @@
+"""How the worker that runs a submission (spec/worker.py) is confined. Chosen by the judge, stated
+in the grade.
+
+* **bubblewrap** (the Debian package ``bubblewrap``), where user namespaces allow it: the whole
+  filesystem read-only but for the worker's own scratch folder, the reference solutions hidden behind
+  an empty folder (unless the reference is what is graded), no network, its own pid, IPC and UTS
+  namespaces, a new session, and it dies with the judge: nothing the submission starts, ``setsid``
+  children included, outlives it.
+* **another user**: in bubblewrap the worker is ``nobody`` in a user namespace of its own; without
+  bubblewrap, a judge running as root starts it as ``nobody`` where the interpreter is readable to
+  others, so that it can write nothing of the checkout or the judge's.
+* **rlimits** always: CPU seconds, address space, file size, open files, no core dumps; one torch
+  thread; its own session and process group, killed by the judge; the parent-death signal set, so a
+  killed judge takes it along.
+
+Without bubblewrap and not root, the worker can write what the judge's user can, reach the network,
+and a ``setsid`` grandchild can outlive it: the grade says so.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NOBODY = 65534
+
+
+@dataclass(frozen=True)
+class Limits:
+    cpu_seconds: int = 1800          # RLIMIT_CPU: CPU time of one worker (a restart gets its own)
+    memory_bytes: int = 4 * 2**30    # RLIMIT_AS: address space
+    file_bytes: int = 64 * 2**20     # RLIMIT_FSIZE: any file the worker writes
+    open_files: int = 256            # RLIMIT_NOFILE
+    processes: int = 256             # RLIMIT_NPROC (threads included), where the worker has a user of its own
+
+
+def bwrap_works() -> bool:
+    bwrap = shutil.which("bwrap")
+    return bool(bwrap) and subprocess.run(
+        [bwrap, "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net", "true"], capture_output=True
+    ).returncode == 0
+
+
+def _open_to_others(path: Path) -> bool:
+    """Whether a user other than the owner can run ``path`` (every folder above it searchable)."""
+    import stat
+
+    try:
+        path = Path(os.path.realpath(path))
+        return all(p.stat().st_mode & stat.S_IXOTH for p in [path, *path.parents])
+    except OSError:
+        return False
+
+
+def plan(scratch: Path, *, hide_reference: bool) -> tuple[list[str], bool, str]:
+    """(command prefix, whether to drop to the user nobody before exec, what isolation is in force)."""
+    import sys
+
+    if bwrap_works():
+        user = "as the user nobody in a user namespace of its own"
+        hidden = ["--tmpfs", str(ROOT / "impl")] if hide_reference else []
+        prefix = [shutil.which("bwrap"), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+                  "--bind", str(scratch), str(scratch), *hidden, "--unshare-user", "--uid", str(NOBODY), "--gid",
+                  str(NOBODY), "--unshare-pid", "--unshare-net", "--unshare-ipc",
+                  "--unshare-uts", "--die-with-parent", "--new-session", "--chdir", str(scratch), "--"]
+        what = (f"a separate worker process {user}, in bubblewrap: read-only filesystem but for its scratch "
+                "folder, no network, own pid namespace that dies with the judge")
+        return prefix, False, what + (", reference solutions hidden" if hide_reference else "") + \
+            "; rlimits on CPU, memory and files"
+    as_nobody = os.geteuid() == 0 and _open_to_others(Path(sys.executable))
+    user = "as the user nobody" if as_nobody else "as the judge's own user"
+    what = (f"a separate worker process {user}, in its own process group, with rlimits on CPU, memory and files "
+            "(bubblewrap is not available here: ")
+    shielded = ("the checkout is not writable to it" if as_nobody
+                else "files the judge's user can write are not shielded")
+    return [], as_nobody, what + shielded + "; network and setsid grandchildren are not contained)"
+
+
+def preexec(limits: Limits, as_nobody: bool):
+    """The function run in the worker's process between fork and exec."""
+
+    def confine() -> None:
+        import ctypes
+        import resource
+
+        for kind, value in ((resource.RLIMIT_CORE, 0), (resource.RLIMIT_CPU, limits.cpu_seconds),
+                            (resource.RLIMIT_AS, limits.memory_bytes), (resource.RLIMIT_FSIZE, limits.file_bytes),
+                            (resource.RLIMIT_NOFILE, limits.open_files)):
+            resource.setrlimit(kind, (value, value))
+        if as_nobody:
+            resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+        # after the change of user, which clears it: SIGKILL when the judge's thread that started it ends
+        ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0)   # PR_SET_PDEATHSIG, SIGKILL
+
+    return confine
+
+
+def give_to_worker(path: Path, as_nobody: bool) -> None:
+    """Make the worker's scratch folder (and what it holds) its own."""
+    if not as_nobody:
+        return
+    for item in [path, *path.rglob("*")]:
+        try:
+            os.chown(item, NOBODY, NOBODY, follow_symlinks=False)
+        except OSError:
+            continue

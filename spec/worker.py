@@ -1,0 +1,284 @@
+"""The worker: the process that imports a submission and runs its code for the spec, which stays in
+the judge's process (spec/remote.py). Started by the judge, sandboxed (see spec/sandbox.py):
+
+    python -m spec.worker --target PATH --fds R,W [--alias FILE] [--notebook-budget S]
+
+It loads the submission once, answers ``ready`` with the load's outcome, then serves requests until
+the channel closes: attribute lookups, calls, a few protocol methods on objects it keeps (handles),
+and ``run`` (a function of the spec, given the implementation, for sequences that must happen in one
+process: an optimizer the spec builds over the submission's parameters, say). Before every request
+it takes the judge's random state, default dtype, grad mode and the sheet's rules in force; after it,
+it puts back its own baseline settings and answers with the result as data (spec/channel.py), the
+random state the call left, and the new values of the arguments the call changed in place.
+
+Nothing here is trusted: the submission can replace any of it. The judge believes only data it
+validates, and decides every verdict itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import builtins
+import io
+import pickle
+import random
+import sys
+import traceback
+
+#: exceptions the judge raises again as themselves (a ``pytest.raises(ValueError)`` must see one);
+#: any other exception, pytest's skip and exit among them, reaches the judge as a plain failure
+PASSED_ON = ("ValueError", "TypeError", "RuntimeError", "IndexError", "KeyError", "LookupError",
+             "ZeroDivisionError", "OverflowError", "ArithmeticError", "NotImplementedError",
+             "AttributeError", "AssertionError", "FloatingPointError")
+MAX_ITEMS = 1_000_000
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m spec.worker")
+    parser.add_argument("--target", required=True)
+    parser.add_argument("--fds", required=True)
+    parser.add_argument("--alias", default=None)
+    parser.add_argument("--notebook-budget", type=float, default=None)
+    args = parser.parse_args(argv)
+    read_fd, write_fd = (int(fd) for fd in args.fds.split(","))
+
+    import torch
+
+    torch.set_num_threads(1)
+    from spec import channel, implementation
+
+    baseline = implementation.GlobalState()
+    try:
+        aliases = implementation.read_aliases(args.alias) if args.alias else {}
+        module = implementation.load(args.target, notebook_budget=args.notebook_budget)
+        loaded, error = implementation.Implementation(module, args.target, aliases), None
+    except implementation.ImplementationNotFound as exc:
+        loaded, error = None, str(exc)
+    except BaseException as exc:
+        loaded, error = None, f"could not import {args.target}: {type(exc).__name__}: {exc}"
+    finally:
+        baseline.restore()
+    run = loaded.notebook_run if loaded is not None else None
+    server = Server(loaded, baseline)
+    channel.send(write_fd, channel.dump({"ready": True, "error": error,
+                                         "notebook": run.as_dict() if run is not None else None}))
+    while True:
+        try:
+            request = channel.receive(read_fd, limit=2**40)
+        except EOFError:
+            return 0
+        channel.send(write_fd, server.answer(request))
+
+
+class Server:
+    def __init__(self, loaded, baseline):
+        self.loaded, self.baseline = loaded, baseline
+        self.objects: dict[int, object] = {}
+        self.next_id = 1
+
+    def keep(self, value) -> int:
+        number, self.next_id = self.next_id, self.next_id + 1
+        self.objects[number] = value
+        return number
+
+    def answer(self, payload: bytes) -> bytes:
+        from spec import channel
+
+        resolved: set[int] = set()
+        reply: dict = {}
+        try:
+            request = _Unpickler(io.BytesIO(payload), self, resolved).load()
+        except BaseException as exc:
+            return channel.dump({"error": _describe(exc, "could not read the request")})
+        for number in request.get("release", ()):
+            self.objects.pop(number, None)
+        args, kwargs = request.get("args", ()), request.get("kwargs", {})
+        leaves = mutable_leaves((args, kwargs), skip=resolved)
+        before = [_snapshot(leaf) for leaf in leaves]
+        try:
+            with self.context(request["ctx"]):
+                result = self.perform(request["op"], request.get("target"), args, kwargs)
+            reply["ok"] = channel.to_wire(result, self.keep)
+        except BaseException as exc:
+            reply["error"] = _describe(exc)
+        finally:
+            reply["ctx"] = channel.to_wire(self.leave(), self.keep)
+        try:
+            states = [_changed(leaf, old) for leaf, old in zip(leaves, before, strict=True)]
+            reply["changed"] = [[i, channel.to_wire(state, self.keep)] for i, state in enumerate(states)
+                                if state is not None]
+            return channel.dump(reply)
+        except BaseException as exc:
+            return channel.dump({"error": _describe(exc, "could not send the result back"), "ctx": reply["ctx"]})
+
+    def perform(self, op: str, target, args, kwargs):
+        from spec import implementation
+
+        if op == "attr_impl":
+            if self.loaded is None:
+                raise implementation.MissingName("the implementation did not load")
+            return getattr(self.loaded, target)
+        if op == "has":
+            return self.loaded is not None and self.loaded.has(target)
+        if op == "run":
+            return target(self.loaded, *args, **kwargs)
+        obj = self.objects[target[0]] if op != "release" else None
+        if op == "getattr":
+            return getattr(obj, target[1])
+        if op == "call":
+            return obj(*args, **kwargs)
+        if op == "getitem":
+            return obj[args[0]]
+        if op == "len":
+            return len(obj)
+        if op == "iter":
+            items = []
+            for item in obj:
+                items.append(item)
+                if len(items) > MAX_ITEMS:
+                    raise ValueError(f"more than {MAX_ITEMS} items")
+            return items
+        if op in ("repr", "str"):
+            return (repr if op == "repr" else str)(obj)[:4000]
+        if op in ("float", "int", "bool", "index", "complex"):
+            return {"float": float, "int": int, "bool": bool, "complex": complex,
+                    "index": lambda o: o.__index__()}[op](obj)
+        if op == "contains":
+            return args[0] in obj
+        raise ValueError(f"unknown request {op!r}")
+
+    def context(self, ctx: dict):
+        import contextlib
+
+        import numpy as np
+        import torch
+
+        from spec import rules
+
+        rng = ctx.get("rng")
+        if rng is not None:
+            torch.set_rng_state(rng["torch"])
+            np.random.set_state(rng["numpy"])
+            random.setstate(rng["random"])
+        torch.set_default_dtype(getattr(torch, ctx.get("dtype", "float32")))
+        torch.set_grad_enabled(bool(ctx.get("grad", True)))
+        names = tuple(ctx.get("rules", ()))
+        return rules.forbid(*names) if names else contextlib.nullcontext()
+
+    def leave(self) -> dict:
+        """The random state the call left (the judge continues from it, as in one process), then the
+        worker's own settings put back."""
+        import numpy as np
+        import torch
+
+        name, keys, pos, has_gauss, cached = np.random.get_state()
+        state = {"torch": torch.get_rng_state(), "numpy": [name, keys, pos, has_gauss, cached],
+                 "random": list(random.getstate()[1])}
+        self.baseline.restore()
+        return state
+
+
+class _Unpickler(pickle.Unpickler):
+    """Requests name the worker's own objects by handle; those are resolved here, not copied."""
+
+    def __init__(self, file, server: Server, resolved: set[int]):
+        super().__init__(file)
+        self.server, self.resolved = server, resolved
+
+    def persistent_load(self, pid):
+        kind = pid[0]
+        if kind == "impl":
+            return self.server.loaded
+        obj = self.server.objects.get(pid[1])
+        if obj is None:
+            raise pickle.UnpicklingError(f"handle {pid[1]} is no longer held by the worker")
+        self.resolved.add(id(obj))
+        return obj
+
+
+def mutable_leaves(value, *, skip=frozenset(), depth: int = 0) -> list:
+    """The tensors, arrays and modules among a call's arguments, in one order on both sides: what a
+    call may change in place and the judge must see changed, as in one process."""
+    import numpy as np
+    import torch
+
+    found: list = []
+    if depth > 20 or id(value) in skip:
+        return found
+    if isinstance(value, (torch.Tensor, np.ndarray, torch.nn.Module)):
+        return [value]
+    if type(value) in (list, tuple):
+        for item in value:
+            found += mutable_leaves(item, skip=skip, depth=depth + 1)
+    elif type(value) is dict:
+        for item in value.values():
+            found += mutable_leaves(item, skip=skip, depth=depth + 1)
+    return found
+
+
+def _snapshot(leaf):
+    import numpy as np
+    import torch
+
+    if isinstance(leaf, np.ndarray):
+        return leaf.copy()
+    if isinstance(leaf, torch.Tensor):
+        grad = leaf.grad.detach().clone() if leaf.grad is not None else None
+        return leaf.detach().clone(), grad, leaf.requires_grad
+    return {k: v.detach().clone() for k, v in leaf.state_dict().items()}, \
+        {k: (p.grad.detach().clone() if p.grad is not None else None) for k, p in leaf.named_parameters()}
+
+
+def _same(a, b) -> bool:
+    import torch
+
+    if a is None or b is None:
+        return a is None and b is None
+    return a.shape == b.shape and a.dtype == b.dtype and bool(torch.equal(a, b))
+
+
+def _changed(leaf, old):
+    """The leaf's new state where the call changed it, else None."""
+    import numpy as np
+    import torch
+
+    if isinstance(leaf, np.ndarray):
+        same = leaf.shape == old.shape and leaf.dtype == old.dtype and np.array_equal(leaf, old, equal_nan=True)
+        return None if same else {"array": leaf}
+    if isinstance(leaf, torch.Tensor):
+        value, grad, flag = old
+        now_grad = leaf.grad.detach() if leaf.grad is not None else None
+        if _same(leaf.detach(), value) and _same(now_grad, grad) and leaf.requires_grad == flag:
+            return None
+        return {"value": leaf.detach(), "grad": now_grad, "requires_grad": bool(leaf.requires_grad)}
+    states, grads = old
+    now = leaf.state_dict()
+    now_grads = {k: (p.grad.detach() if p.grad is not None else None) for k, p in leaf.named_parameters()}
+    if now.keys() == states.keys() and all(_same(now[k].detach(), states[k]) for k in now) and \
+            now_grads.keys() == grads.keys() and all(_same(now_grads[k], grads[k]) for k in now_grads):
+        return None
+    return {"state": {k: v.detach() for k, v in now.items()}, "grads": now_grads}
+
+
+def _describe(exc: BaseException, doing: str = "") -> dict:
+    from spec import implementation, rules
+
+    passed_on = next((k.__name__ for k in type(exc).__mro__
+                      if k.__name__ in PASSED_ON and getattr(builtins, k.__name__, None) is k), None)
+    spec_kind = ("MissingName" if isinstance(exc, implementation.MissingName)
+                 else "RuleViolation" if isinstance(exc, rules.RuleViolation) else None)
+    try:
+        message = str(exc)
+    except BaseException:
+        message = "(the exception's message could not be read)"
+    try:
+        text = "".join(traceback.format_exception(exc))
+    except BaseException:
+        text = ""
+    kind = type(exc)
+    return {"type": f"{kind.__module__}.{kind.__qualname__}"[:200], "builtin": passed_on, "spec": spec_kind,
+            "message": (f"{doing}: " if doing else "") + message[:4000], "traceback": text[-6000:]}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

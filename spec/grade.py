@@ -3,19 +3,21 @@
     python -m spec.grade PATH [--out DIR] [--exercise ID ...] [--timeout SECONDS] [--slow]
 
 PATH is a package folder, a single .py file or a Jupyter notebook (.ipynb; cells tagged
-``exploration`` or starting with ``# exploration`` are not run). The spec runs in a separate pytest
-process; this process never imports the submission and collects the verdicts itself from a record
-file the spec's plugin writes line by line, so
+``exploration`` or starting with ``# exploration`` are not run). Three processes:
 
-* a wrong name, an import error or an exception costs only the tests (and so the exercises) that
-  touch it;
-* an infinite loop or very slow code fails its test at the per-test timeout (pytest-timeout), and the
-  other tests of that exercise are skipped (the exercise is lost anyway); a watchdog ends a run
-  whose current test outlives 3 x the timeout + 30 s;
-* a submission that crashes the interpreter (os._exit, a segfault) or hangs it past the run limit
-  loses the test that was running; the grader starts a fresh process for the tests still to run;
-* a submission that replaces pytest's or the spec's machinery while it is imported is detected
-  (the identities of the protected objects are compared before and after the import) and scores 0.
+* this one (the grader) copies the submission into a scratch folder, starts the judge, reads its
+  records, and writes the reports once the judge and everything under it have ended;
+* the judge, ``pytest --isolate`` on the spec, computes every verdict and never imports the
+  submission; it writes the records file line by line;
+* the worker (spec/worker.py), started by the judge in a sandbox (spec/sandbox.py: bubblewrap where
+  it runs, rlimits, no network), imports the submission and runs its code on request, answering with
+  data only (spec/remote.py, spec/channel.py).
+
+So a wrong name, an import error or an exception costs only the tests (and so the exercises) that
+touch it; an infinite loop or very slow code fails its test at the per-test timeout (pytest-timeout,
+in the judge, where the submission cannot reach the alarm) and the worker is started afresh; a
+crash of the worker (os._exit, a segfault) fails the test that was waiting on it; a watchdog here
+ends a judge whose test outlives 3 x the timeout + 30 s, and the whole grade has a time budget.
 
 Points are all-or-nothing per exercise: an exercise earns its catalogue points when at least one of
 its tests passed and none failed (skipped tests, e.g. CUDA-only ones on a machine without CUDA, do
@@ -177,37 +179,17 @@ def scratch_copy(path: Path, scratch: Path) -> Path:
     return scratch / path.name
 
 
-def sandbox(tmp: Path, *, hide_reference: bool) -> tuple[list[str], str]:
-    """(the command prefix that runs the spec's child in a sandbox, what isolation is in force).
-
-    With bubblewrap (where user namespaces allow it): the whole filesystem read-only but for this
-    grade's scratch folder (the spec, its catalogue and the checkout cannot be written), the reference
-    solutions hidden (an empty folder over impl/), no network, and its own pid namespace that dies with
-    the grader, so nothing the submission starts outlives the grade, even after setsid. Elsewhere: its
-    own session and process group, killed at the end."""
-    import shutil
-
-    bwrap = shutil.which("bwrap")
-    if bwrap and subprocess.run([bwrap, "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net", "true"],
-                                capture_output=True).returncode == 0:
-        hidden = ["--tmpfs", str(ROOT / "impl")] if hide_reference else []
-        prefix = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-                  "--bind", str(tmp), str(tmp), *hidden, "--unshare-pid", "--unshare-net", "--die-with-parent",
-                  "--new-session", "--chdir", str(ROOT), "--"]
-        what = "bubblewrap: read-only filesystem but for the grade's scratch folder, no network, own pid namespace"
-        return prefix, what + (", reference solutions hidden" if hide_reference else "")
-    return [], "own process group only (bubblewrap is not available here): files, network and the reference " \
-               "are not shielded"
-
-
 def _selected(exercise_id: str, selection) -> bool:
     return not selection or any(exercise_id.startswith(pattern) for pattern in selection)
 
 
 def _run_spec(target: str, records: Path, *, selection, only: Path | None, timeout: float, slow: bool,
               run_timeout: float, alias: str | None = None, notebook_budget: float | None = None,
-              prefix: tuple = ()) -> int | str:
-    command = [*prefix, sys.executable, "-m", "pytest", *graded_paths(selection), "-q", "-p", "no:randomly",
+              work: Path, hide_reference: bool) -> int | str:
+    """One run of the judge: pytest on the spec, in isolated mode (the submission in a sandboxed worker
+    whose only writable folder is ``work``)."""
+    command = [sys.executable, "-m", "pytest", "--isolate", f"--worker-dir={work}",
+               *(["--hide-reference"] if hide_reference else []), *graded_paths(selection), "-q", "-p", "no:randomly",
                "-p", "no:xdist", "-p", "no:cacheprovider", "-p", "timeout", f"--timeout={timeout}",
                "--timeout-method=signal",
                f"--impl={target}", f"--records={records}",
@@ -219,8 +201,8 @@ def _run_spec(target: str, records: Path, *, selection, only: Path | None, timeo
         command.append(f"--notebook-budget={notebook_budget}")
     if only is not None:
         command.append(f"--only-nodeids={only}")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "SPEC_IMPL"))}
-    caches = records.parent / "caches"   # the one writable place in a sandbox
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "SPEC_"))}
+    caches = records.parent / "caches"
     caches.mkdir(exist_ok=True)
     command.append(f"--basetemp={records.parent / f'pytest-{records.stem}'}")
     env.update(OMP_NUM_THREADS="1", HYPOTHESIS_PROFILE="ci", MPLBACKEND="Agg", MPLCONFIGDIR=str(caches / "mpl"),
@@ -287,7 +269,8 @@ def _end_group(process) -> None:
 
 EVENT_FIELDS = {"collected": {"nodeid": str, "exercises": list}, "start": {"nodeid": str},
                 "result": {"nodeid": str, "outcome": str, "message": str}, "tampered": {"changed": list},
-                "notebook": {"path": str, "seconds": (int, float), "cells": list}, "finished": {"exitstatus": int}}
+                "notebook": {"path": str, "seconds": (int, float), "cells": list}, "finished": {"exitstatus": int},
+                "isolation": {"what": str}}
 
 
 def _parse(line: str) -> dict | None:
@@ -334,10 +317,11 @@ def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_
     if result.error:
         return result
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
-        target = str(scratch_copy(path.resolve(), Path(tmp) / "submission"))
+        work = Path(tmp) / "work"   # the worker's: the submission's copy, its caches; the judge's records stay apart
+        work.mkdir()
+        target = str(scratch_copy(path.resolve(), work / "submission"))
         if alias:
-            alias = str(_copy_alias(alias, Path(tmp)))
-        prefix, result.isolation = sandbox(Path(tmp), hide_reference=hide_reference)
+            alias = str(_copy_alias(alias, work))
         only = None
         deadline = time.monotonic() + budget
         while result.runs < max_runs:
@@ -352,7 +336,7 @@ def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_
             started = time.perf_counter()
             code = _run_spec(target, records, selection=selection, only=only, timeout=timeout, slow=slow,
                              run_timeout=min(run_timeout, left), alias=alias, notebook_budget=notebook_budget,
-                             prefix=prefix)
+                             work=work, hide_reference=hide_reference)
             events = _read_records(records)
             for event in events:
                 if event["event"] == "collected" and event["nodeid"] not in result.tests:
@@ -366,6 +350,8 @@ def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_
                     test.message = (event["message"] if known
                                     else f"an unknown outcome was recorded: {event['outcome']!r}")
                     test.counted = bool(event.get("counted", True))
+                elif event["event"] == "isolation" and not result.isolation:
+                    result.isolation = event["what"]
                 elif event["event"] == "notebook" and result.notebook is None:
                     result.notebook = {k: event[k] for k in ("path", "seconds", "cells")}
                 elif event["event"] == "tampered":

@@ -48,13 +48,14 @@ def test_wrong_solution_loses_only_its_exercise_with_a_message(tmp_path):
 
 
 def test_crash_costs_only_the_test_that_crashed(tmp_path):
+    """The worker ends (os._exit(7)) in every trace-gradient call: those tests fail with the cause, the
+    judge starts a fresh worker for the next test, and nothing else is lost."""
     result = grade(str(IMPLS / "crash_in_trace.py"), selection=("ps09.1",), hide_reference=False)
     assert statuses(result) == expect({"ps09.1-4"})
-    crashed = [t for t in result.tests.values() if t.outcome == "crashed"]
-    assert sum("died (exit code 7)" in t.message for t in crashed) == 1, "one test ran and crashed"
-    assert all("crashed" in t.message or "died" in t.message for t in crashed)
-    assert {e for t in crashed for e in t.exercises} == {"ps09.1-4"}
-    assert result.runs > 1, "the grader restarted the spec after the crash"
+    failed = [t for t in result.tests.values() if t.outcome == "failed"]
+    assert failed and all("exit status 7" in t.message or "no further start" in t.message for t in failed), failed[0]
+    assert {e for t in failed for e in t.exercises} == {"ps09.1-4"}
+    assert result.runs == 1, "the judge itself never crashed"
     write_reports(result, tmp_path)
     assert (tmp_path / "grade.md").exists()
 
@@ -67,25 +68,24 @@ def test_infinite_loop_hits_the_per_test_timeout():
     assert any("Timeout" in t.message for t in result.tests.values() if t.outcome == "failed")
 
 
-@pytest.mark.slow   # waits out the grader's grace for the stuck process to exit
-def test_thread_left_running_costs_its_exercise_and_does_not_stall_the_grader():
-    """The leak guard fails the tests whose solution leaves a non-daemon thread behind; the spec process,
-    which that thread keeps from exiting, is ended once its session has finished."""
+@pytest.mark.slow
+def test_thread_left_running_does_not_stall_the_grader():
+    """A non-daemon thread that never ends lives in the worker, which the judge ends with the session:
+    the grade finishes at once and the (correct) gradient keeps its points."""
     import time
 
     started = time.monotonic()
     result = grade(str(IMPLS / "thread_left_running.py"), selection=("ps09.1",), hide_reference=False)
-    assert statuses(result) == expect({"ps09.1-4"})
-    failed = [t for t in result.tests.values() if t.outcome == "failed"]
-    assert failed and all("non-daemon thread 'never-ends'" in t.message for t in failed), failed[:1]
+    assert statuses(result) == expect(set())
     assert result.runs == 1 and time.monotonic() - started < 120, "ended after its session, not at run_timeout"
 
 
-def test_tampering_with_pytest_is_detected_and_scores_zero():
+def test_tampering_with_pytest_in_the_worker_changes_nothing():
+    """Replacing pytest's call_and_report at import patches the worker's pytest, which runs no test: the
+    judge's verdicts are untouched, and the honest part (the reference) earns exactly its points."""
     result = grade(str(IMPLS / "tamper_with_pytest.py"), selection=("ps09.1",), hide_reference=False)
-    assert result.tampered == ["_pytest.runner.call_and_report"]
-    assert set(statuses(result).values()) == {"failed"}
-    assert result.as_dict()["earned"] == 0
+    assert result.tampered == []
+    assert statuses(result) == expect(set())
 
 
 def test_notebook_submission_skips_exploration_cells(tmp_path):
@@ -229,17 +229,15 @@ def test_what_the_submission_starts_ends_with_the_grade(tmp_path):
     import random
     import time
 
-    from spec.grade import sandbox
-
     marks = [f"{300 + random.random():.9f}" for _ in range(2)]
     submission = tmp_path / "spawner.py"
     submission.write_text("import subprocess\n"
                           f"subprocess.Popen(['sleep', '{marks[0]}'])\n"
                           f"subprocess.Popen(['sleep', '{marks[1]}'], start_new_session=True)\n"
                           "from impl import derivative, ps09_f\n")
-    result = grade(str(submission), selection=("ps09.1-1",))
-    shielded = sandbox(tmp_path, hide_reference=True)[0] != []
-    assert result.isolation.startswith("bubblewrap") == shielded
+    result = grade(str(submission), selection=("ps09.1-1",), hide_reference=False)
+    assert ("bubblewrap" in result.isolation) == shielded(), result.isolation
+    assert statuses(result)["ps09.1-1"] == "passed", "the honest part keeps its points"
 
     def running(mark):
         for entry in os.listdir("/proc"):
@@ -253,7 +251,7 @@ def test_what_the_submission_starts_ends_with_the_grade(tmp_path):
 
     time.sleep(1)
     assert not running(marks[0]), "a child started by the submission outlived the grade"
-    if shielded:
+    if shielded():
         assert not running(marks[1]), "a setsid child outlived the grade despite the pid namespace"
 
 
@@ -261,25 +259,112 @@ HOSTILE = Path(__file__).resolve().parents[1] / "selftest" / "hostile"
 
 
 def shielded() -> bool:
-    from spec.grade import sandbox
+    from spec.sandbox import bwrap_works
 
-    return sandbox(Path("/tmp"), hide_reference=True)[0] != []
+    return bwrap_works()
+
+
+class Hostile(NamedTuple):
+    path: Path
+    earned: float            # the points of its honest part, of ps09 part 1's 5
+    hide_reference: bool = True
+    slow: bool = True
+    timeout: float = 60
+    budget: float = 1800
+
+
+HOSTILE_CASES = {
+    # forged verdicts: records appended from the worker, a pytest plugin registered, the writer shadowed
+    "forge_records": Hostile(HOSTILE / "forge_records.py", 0, slow=False),
+    "plugin_makereport": Hostile(HOSTILE / "plugin_makereport.py", 0),
+    # the reference imported; the spec written on disk
+    "import_reference": Hostile(HOSTILE / "import_reference.py", 0, slow=False),
+    "write_spec": Hostile(HOSTILE / "write_spec.py", 0),
+    # patches the identity check missed: lazy, assert helpers and their __code__, tolerances, the check itself
+    "patch_the_spec": Hostile(HOSTILE / "patch_the_spec.py", 0),
+    "tamper_with_pytest": Hostile(IMPLS / "tamper_with_pytest.py", 5, hide_reference=False),
+    # lying return values (ps09 1.1 and 1.4 lie, the rest is the reference)
+    "lying_results": Hostile(IMPLS / "lying_results.py", 3, hide_reference=False),
+    # skips raised from the submission (1.1 is honest)
+    "skip_everywhere": Hostile(IMPLS / "skip_everywhere.py", 1, hide_reference=False),
+    # the report and the grader: a setsid child rewriting grade.json later, the parent killed
+    "outlive_the_grade": Hostile(HOSTILE / "outlive_the_grade.py", 0),
+    # time and resources: alarms ignored, 200 MB of output, 64 threads, 64 GiB asked for
+    "ignores_alarms": Hostile(HOSTILE / "ignores_alarms.py", 0, timeout=2, budget=120),
+    "flood_and_threads": Hostile(HOSTILE / "flood_and_threads.py", 0),
+    # global state changed at import (the reference otherwise)
+    "global_state_at_import": Hostile(IMPLS / "global_state_at_import.py", 5, hide_reference=False),
+}
 
 
 @pytest.mark.skipif(not shielded(), reason="bubblewrap is not available on this machine (the grade says so)")
-@pytest.mark.parametrize("name", ["import_reference", "write_spec"])
-def test_hostile_submission_earns_nothing_and_harms_nothing(name):
+@pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.slow] if c.slow else [])
+                                  for n, c in HOSTILE_CASES.items()])
+def test_hostile_submission_earns_its_honest_part_and_harms_nothing(name, tmp_path):
+    """Every category of attack the issue lists, graded as a student's submission: it earns exactly the
+    points of its honest part, the spec and catalogue are unchanged, the report is written and stays as
+    written, nothing it started is left running, and the grade keeps to its budget."""
+    import hashlib
+    import os
+    import time
+
+    case = HOSTILE_CASES[name]
     spec_dir = Path(__file__).resolve().parents[1]
-    before = {p: p.read_bytes() for p in spec_dir.glob("*.toml")}
-    result = grade(str(HOSTILE / f"{name}.py"), selection=("ps09.1",))
-    assert result.as_dict()["earned"] == 0
-    assert not (spec_dir / "conftest.py").exists(), "the submission wrote into the spec"
-    assert {p: p.read_bytes() for p in spec_dir.glob("*.toml")} == before, "the submission changed the catalogue"
-    assert "reference solutions hidden" in result.isolation
+    digest = lambda: {p: hashlib.sha256(p.read_bytes()).hexdigest()   # noqa: E731
+                      for p in [*spec_dir.glob("*.toml"), *spec_dir.glob("*.py")]}
+    before = digest()
+    started = time.monotonic()
+    result = grade(str(case.path), selection=("ps09.1",), hide_reference=case.hide_reference,
+                   timeout=case.timeout, budget=case.budget)
+    elapsed = time.monotonic() - started
+    data = write_reports(result, tmp_path / "out")
+    assert data["earned"] == case.earned, {r["id"]: r["failures"][:1] for r in result.exercise_rows()}
+    assert digest() == before and not (spec_dir / "conftest.py").exists(), "the spec changed on disk"
+    assert elapsed < case.budget + 60, f"{elapsed:.0f} s against a budget of {case.budget:g} s"
+    assert "bubblewrap" in result.isolation and (("reference solutions hidden" in result.isolation)
+                                                 == case.hide_reference)
+    written = (tmp_path / "out" / "grade.json").read_bytes()
+    time.sleep(6 if name == "outlive_the_grade" else 0.5)
+    assert (tmp_path / "out" / "grade.json").read_bytes() == written, "the report changed after the grade"
+    mine = str(os.getpid())
+    leftovers = [e for e in os.listdir("/proc") if e.isdigit() and _started_by_a_grade(e, mine)]
+    assert not leftovers, f"processes of the grade still running: {leftovers}"
+
+
+def _started_by_a_grade(pid: str, me: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            command = handle.read()
+    except OSError:
+        return False
+    return b"spec.worker" in command or (b"--isolate" in command and b"pytest" in command)
+
+
+def test_notebook_magics_mean_what_ipython_makes_them_mean(tmp_path):
+    """A correct notebook with a %%bash cell, ``files = !ls``, a string whose lines start with ``!`` and
+    a %%script false cell: the magics are not run, the code is, and every point is earned."""
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell("%%bash\necho hello"),
+        nbformat.v4.new_code_cell("files = !ls\nfrom impl.calculus import *\nimport torch"),
+        nbformat.v4.new_code_cell('NOTE = """\n!this line starts with a bang\n!and so does this\n"""'),
+        nbformat.v4.new_code_cell("%%script false\ntrace_square_gradient = None"),
+    ]
+    path = tmp_path / "magics.ipynb"
+    nbformat.write(notebook, path)
+    result = grade(str(path), selection=("ps09.1",), hide_reference=False)
+    assert statuses(result) == expect(set()), {r["id"]: r["failures"][:1] for r in result.exercise_rows()}
+    not_run = [m for c in result.notebook["cells"] for m in c["not_run"]]
+    assert any(m.startswith("%%bash") for m in not_run) and any(m.startswith("%%script") for m in not_run)
+    assert "!ls" in not_run
 
 
 @pytest.mark.slow   # waits out a 15 s budget
 def test_the_whole_grade_has_a_time_budget():
+    """A submission that loops in every call: each test fails at its timeout and the worker is restarted,
+    until the starts run out or the grade's budget is spent, whichever comes first."""
     import time
 
     started = time.monotonic()
@@ -287,5 +372,3 @@ def test_the_whole_grade_has_a_time_budget():
     elapsed = time.monotonic() - started
     assert elapsed < 15 + 20, f"the grade took {elapsed:.0f} s against a budget of 15 s (+ start and stop)"
     assert result.as_dict()["earned"] == 0
-    messages = " ".join(t.message for t in result.tests.values())
-    assert "time limit" in messages or "time budget" in messages, messages[:500]

@@ -23,8 +23,8 @@ student's row only. ``--jobs N`` workers run at once (default: the cores).
 
 Writes ``DIR/<student>/`` (grade.json, grade.md, junit.xml, and ``batch.json``: the options, time and
 status of that grade) and ``DIR/gradebook.csv``, one row per student. A rerun skips a student whose
-grade.json is newer than every file of the submission and was made with the same options; ``--force``
-regrades everyone.
+grade.json is newer than every file of the submission and was made with the same options (unless the
+grading process itself crashed); ``--force`` regrades everyone.
 """
 
 from __future__ import annotations
@@ -126,7 +126,9 @@ def up_to_date(submission: Submission, folder: Path, options: dict) -> bool:
         previous = json.loads(stamp.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
+    # a grader that crashed (not the student's code) is tried again
     return (previous.get("options") == options and previous.get("submission") == str(submission.path)
+            and previous.get("status") != "grader crashed"
             and report.stat().st_mtime > newest_mtime(submission.entry))
 
 

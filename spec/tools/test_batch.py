@@ -55,7 +55,7 @@ def write_class(folder: Path) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def graded_class(tmp_path_factory):
     """A class graded through the command line: two correct students (a .py file and a package), one
     that crashes the interpreter, one that hangs at import, and a folder with two notebooks."""
@@ -71,6 +71,7 @@ def graded_class(tmp_path_factory):
 
 
 def test_a_class_folder_gives_each_student_a_row_that_explains_itself(graded_class):
+    """... and its grades as Gradescope's results.json."""
     code, rows, out, elapsed = graded_class
     assert code == 0
     assert set(rows) == {"good", "package_student", "crash", "hang", "two_notebooks"}, "helper, notes, _private"
@@ -90,6 +91,15 @@ def test_a_class_folder_gives_each_student_a_row_that_explains_itself(graded_cla
         assert {"grade.md", "junit.xml", "batch.json"} <= {p.name for p in (out / name).iterdir()}
         assert data["earned"] == float(rows[name]["total points"])
     assert elapsed < 3 * BUDGET + 60, f"the class took {elapsed:.0f} s"
+    # the same grades as Gradescope's results.json (one test class, so the class is graded once)
+    for name, score in (("good", 1), ("crash", 0), ("hang", 0), ("two_notebooks", 0)):
+        data = json.loads((out / name / "grade.json").read_text())
+        results = gradescope.results(data, ("ps09.1-1",), seconds=3.2)
+        assert gradescope.check(results) == [], name
+        assert results["score"] == score and [t["max_score"] for t in results["tests"]] == [1]
+        assert results["tests"][0]["status"] == ("passed" if score else "failed")
+    data = json.loads((out / "hang" / "grade.json").read_text())
+    assert "exit code timeout" in gradescope.results(data, ("ps09.1-1",))["tests"][0]["output"]
 
 
 def test_the_manual_items_still_to_grade_come_from_the_catalogue():
@@ -147,18 +157,6 @@ def test_a_grade_past_its_limit_is_killed_and_a_rerun_skips_reports_that_are_up_
 
 
 # ------------------------------------------------------------------------------ Gradescope
-def test_results_json_of_graded_students_matches_gradescopes_format(graded_class):
-    out = graded_class[2]
-    for name, score in (("good", 1), ("crash", 0), ("hang", 0), ("two_notebooks", 0)):
-        data = json.loads((out / name / "grade.json").read_text())
-        results = gradescope.results(data, ("ps09.1-1",), seconds=3.2)
-        assert gradescope.check(results) == [], name
-        assert results["score"] == score and [t["max_score"] for t in results["tests"]] == [1]
-        assert results["tests"][0]["status"] == ("passed" if score else "failed")
-    data = json.loads((out / "hang" / "grade.json").read_text())
-    assert "ps09.1-1" in gradescope.results(data, ("ps09.1-1",))["tests"][0]["output"]
-
-
 def test_manual_items_are_zero_of_their_points_with_a_note():
     from spec.catalogue import load
 

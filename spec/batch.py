@@ -22,9 +22,10 @@ SIGKILL) and writes that student's reports itself. So a crash, a hang or a timeo
 student's row only. ``--jobs N`` workers run at once (default: the cores).
 
 Writes ``DIR/<student>/`` (grade.json, grade.md, junit.xml, and ``batch.json``: the options, time and
-status of that grade) and ``DIR/gradebook.csv``, one row per student. A rerun skips a student whose
-grade.json is newer than every file of the submission and was made with the same options (unless the
-grading process itself crashed); ``--force`` regrades everyone.
+status of that grade) and ``DIR/gradebook.csv``, one row per student; ``--format gradescope`` adds
+each student's results.json (``--strict`` and ``--points-summary`` are for one submission). A rerun
+skips a student whose grade.json is newer than every file of the submission and was made with the same
+options (unless the grading process itself crashed); ``--force`` regrades everyone.
 """
 
 from __future__ import annotations
@@ -354,6 +355,13 @@ def run(args) -> int:
                        notebook_budget=args.notebook_budget, budget=args.budget, jobs=args.jobs, force=args.force,
                        skip=tuple(args.skip))
     elapsed = time.perf_counter() - started
+    if getattr(args, "format", "reports") == "gradescope":   # each student's results.json beside the reports
+        from spec.gradescope import write_results
+
+        for row in rows:
+            folder = Path(args.out) / row["student"]
+            data = json.loads((folder / "grade.json").read_text(encoding="utf-8"))
+            write_results(data, folder, tuple(args.exercise), seconds=float(row["seconds"]))
     graded = [r for r in rows if r["rerun"] == "graded now"]
     print(f"{len(rows)} students, {len(graded)} graded now in {elapsed:.0f} s"
           + (f" ({elapsed / len(graded):.1f} s per student with {args.jobs or len(os.sched_getaffinity(0))} jobs)"

@@ -1,6 +1,8 @@
 """Grade an implementation of the course's interface: points per exercise and per sheet.
 
     python -m spec.grade PATH [--out DIR] [--exercise ID ...] [--timeout SECONDS] [--slow]
+    python -m spec.grade CLASS_FOLDER --out DIR [--jobs N] [--force]     (a whole class: spec/batch.py)
+    python -m spec.grade PATH --format gradescope                        (results.json: spec/gradescope.py)
 
 PATH is a package folder, a single .py file or a Jupyter notebook (.ipynb; cells tagged
 ``exploration`` or starting with ``# exploration`` are not run). Three processes:
@@ -497,11 +499,24 @@ def main(argv=None) -> int:
                              'their_name = "interface_name"')
     parser.add_argument("--notebook-budget", type=float, default=None, metavar="SECONDS",
                         help="time budget of a notebook's cells (default 120), apart from the per-test timeout")
+    # ---- a class folder, Gradescope's format, CI exit status (spec/batch.py, spec/gradescope.py)
+    from spec import batch
+    batch.add_arguments(parser)
+    parser.add_argument("--format", choices=["reports", "gradescope"], default="reports",
+                        help="gradescope: also write Gradescope's results.json to --out")
+    parser.add_argument("--points-summary", action="store_true",
+                        help='end with the line "Points X/Y" (automatic points), for CI and GitHub Classroom')
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 1 unless every automatic point of the selection was earned")
+    # ----
     args = parser.parse_args(argv)
     catalogue = load()
     for pattern in args.exercise:
         if not catalogue.select(pattern):
             parser.error(f"--exercise {pattern}: no catalogue ID is or starts with it")
+    if batch.is_class_folder(args.target):
+        return batch.run(args)
+    started = time.perf_counter()
     alias = str(Path(args.alias).resolve()) if args.alias else None
     result = grade(args.target, selection=tuple(args.exercise), timeout=args.timeout, slow=args.slow, alias=alias,
                    notebook_budget=args.notebook_budget, budget=args.budget)
@@ -512,7 +527,14 @@ def main(argv=None) -> int:
         print(f"could not grade: {result.error}")
     print(f"total  {data['earned']:g} / {data['points']:g} automatic, {data['manual_points']:g} to grade by hand; "
           f"{_robustness_line(data['robustness'])}   (reports in {Path(args.out).resolve()})")
-    return 0
+    # ---- Gradescope's results.json, the points line and the exit status (spec/gradescope.py)
+    from spec import gradescope
+    if args.format == "gradescope":
+        gradescope.write_results(data, args.out, tuple(args.exercise), seconds=time.perf_counter() - started)
+    earned, available = gradescope.automatic_points(data, tuple(args.exercise))
+    if args.points_summary:
+        print(f"Points {earned:g}/{available:g}")
+    return 1 if args.strict and (earned < available or result.error) else 0
 
 
 if __name__ == "__main__":

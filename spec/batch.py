@@ -1,0 +1,378 @@
+"""Grade a whole class: every submission in a folder, each in its own process with its own time budget.
+
+    python -m spec.grade SUBMISSIONS_DIR --out DIR [--jobs N] [--force] [--skip GLOB] [grade options]
+
+A folder WITHOUT ``__init__.py`` is a class folder; a folder with one is a single package submission
+(``python -m spec.grade`` dispatches on that). In a class folder every entry is one student, named by
+the entry (its stem for a file):
+
+* a ``.py`` file or a ``.ipynb`` notebook;
+* a folder with ``__init__.py``: a package submission;
+* any other folder: the student's own folder (a download from Moodle, Classroom or Gradescope), graded
+  by :func:`find_submission`: its one notebook, else its one ``.py`` file, else its one package folder;
+  helper files beside it (``test_utils.py``, data) travel with it.
+
+Names starting with ``.`` or ``_``, ``__pycache__`` and other files are ignored, as are the entries that
+match a ``--skip`` glob (a course's helper module lying beside flat notebooks: ``--skip test_utils.py``).
+
+Each student is graded by a worker process (``python -m spec.batch worker``) that calls
+:func:`spec.grade.grade` with the grade's ``--budget``; the batch kills a worker still running
+``GRACE_S`` seconds past that budget (SIGTERM, so that the grade ends its own spec process, then
+SIGKILL) and writes that student's reports itself. So a crash, a hang or a timeout costs its own
+student's row only. ``--jobs N`` workers run at once (default: the cores).
+
+Writes ``DIR/<student>/`` (grade.json, grade.md, junit.xml, and ``batch.json``: the options, time and
+status of that grade) and ``DIR/gradebook.csv``, one row per student; ``--format gradescope`` adds
+each student's results.json (``--strict`` and ``--points-summary`` are for one submission). A rerun
+skips a student whose grade.json is newer than every file of the submission and was made with the same
+options (unless the grading process itself crashed); ``--force`` regrades everyone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import fnmatch
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from spec.catalogue import load
+
+ROOT = Path(__file__).resolve().parents[1]
+GRACE_S = 60.0          # seconds a worker may run past the grade's own budget (start, reports, stop)
+TERM_WAIT_S = 10.0      # seconds between SIGTERM and SIGKILL for a worker past its limit
+IGNORED = ("__pycache__", ".ipynb_checkpoints")
+
+
+# ------------------------------------------------------------------------------ finding the class
+@dataclass
+class Submission:
+    student: str
+    path: Path | None          # what grade() gets; None where the entry holds nothing gradable
+    entry: Path                # the class folder's entry (the file, or the student's folder)
+    problem: str = ""          # why path is None
+
+
+def is_class_folder(path) -> bool:
+    """A folder of submissions, as opposed to one package submission (which has __init__.py)."""
+    path = Path(path)
+    return path.is_dir() and not (path / "__init__.py").is_file()
+
+
+def _visible(path: Path) -> bool:
+    return not path.name.startswith((".", "_")) and path.name not in IGNORED
+
+
+def find_submission(folder: Path) -> tuple[Path | None, str]:
+    """The submission in one student's folder (or Gradescope's /autograder/submission): the folder
+    itself if it is a package, else its one notebook, else its one .py file, else its one package
+    folder. Returns (path, "") or (None, why)."""
+    folder = Path(folder)
+    if (folder / "__init__.py").is_file():
+        return folder, ""
+    entries = sorted(p for p in folder.iterdir() if _visible(p)) if folder.is_dir() else []
+    for kind, found in (("notebook", [p for p in entries if p.is_file() and p.suffix == ".ipynb"]),
+                        (".py file", [p for p in entries if p.is_file() and p.suffix == ".py"]),
+                        ("package folder", [p for p in entries if p.is_dir() and (p / "__init__.py").is_file()])):
+        if len(found) == 1:
+            return found[0], ""
+        if len(found) > 1:
+            names = ", ".join(p.name for p in found)
+            return None, f"{folder.name}/ holds {len(found)} {kind}s ({names}): expected one submission"
+    return None, f"{folder.name}/ holds no notebook, .py file or package folder"
+
+
+def find_class(folder, skip=()) -> list[Submission]:
+    """Every student's submission in a class folder, sorted by student name."""
+    found = []
+    for entry in sorted(Path(folder).iterdir()):
+        if not _visible(entry) or any(fnmatch.fnmatch(entry.name, pattern) for pattern in skip):
+            continue
+        if entry.is_file() and entry.suffix in (".py", ".ipynb"):
+            found.append(Submission(entry.stem, entry, entry))
+        elif entry.is_dir():
+            path, problem = find_submission(entry)
+            found.append(Submission(entry.name, path, entry, problem))
+    stems = [s.student for s in found]
+    for submission in found:   # alice.py beside alice.ipynb: both keep their suffix
+        if stems.count(submission.student) > 1:
+            submission.student = submission.entry.name
+    return found
+
+
+# ------------------------------------------------------------------------------ one student
+def newest_mtime(path: Path) -> float:
+    if path.is_file():
+        return path.stat().st_mtime
+    times = [p.stat().st_mtime for p in path.rglob("*")
+             if p.is_file() and not any(part in IGNORED for part in p.relative_to(path).parts)]
+    return max(times, default=path.stat().st_mtime)
+
+
+def up_to_date(submission: Submission, folder: Path, options: dict) -> bool:
+    """Whether the student's report is newer than every file of the submission and was made with
+    these options."""
+    report, stamp = folder / "grade.json", folder / "batch.json"
+    if not (report.is_file() and stamp.is_file()):
+        return False
+    try:
+        previous = json.loads(stamp.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    # a grader that crashed (not the student's code) is tried again
+    return (previous.get("options") == options and previous.get("submission") == str(submission.path)
+            and previous.get("status") != "grader crashed"
+            and report.stat().st_mtime > newest_mtime(submission.entry))
+
+
+def _kill_group(process, sig) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def grade_one(submission: Submission, folder: Path, options: dict, *, grace: float = GRACE_S) -> dict:
+    """Grade one student in a worker process; returns the stamp written to folder/batch.json. Always
+    leaves grade.json, grade.md and junit.xml in folder, also when the worker was killed or crashed."""
+    from spec.grade import Grade, write_reports
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("grade.json", "grade.md", "junit.xml", "batch.json"):
+        (folder / name).unlink(missing_ok=True)
+    started = time.perf_counter()
+    status, detail = "graded", ""
+    if submission.path is None:
+        status, detail = "not graded", submission.problem
+    else:
+        command = [sys.executable, "-m", "spec.batch", "worker", str(submission.path), str(folder),
+                   json.dumps(options)]
+        limit = options["budget"] + grace
+        with open(folder / "worker.log", "w", encoding="utf-8") as log:
+            # its own session: the whole group is ended if it outlives its limit
+            process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                code = process.wait(timeout=limit)
+            except subprocess.TimeoutExpired:
+                _kill_group(process, signal.SIGTERM)     # the grade ends its own spec process
+                try:
+                    process.wait(timeout=TERM_WAIT_S)
+                except subprocess.TimeoutExpired:
+                    _kill_group(process, signal.SIGKILL)
+                    process.wait()
+                status, code = "killed", None
+                detail = (f"the grade was stopped after {limit:g} s (its budget of {options['budget']:g} s "
+                          f"plus {grace:g} s to start and stop)")
+        if status == "graded" and (code != 0 or not (folder / "grade.json").is_file()):
+            tail = (folder / "worker.log").read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
+            status, detail = "grader crashed", f"the grading process ended with exit code {code}: " + " / ".join(tail)
+    seconds = time.perf_counter() - started
+    if status == "graded" and seconds >= options["budget"]:
+        status, detail = "timed out", f"the grade spent its whole time budget of {options['budget']:g} s"
+    if status not in ("graded", "timed out"):
+        fallback = Grade(str(submission.path or submission.entry), selection=tuple(options["selection"]))
+        fallback.error = detail
+        write_reports(fallback, folder)
+    stamp = {"student": submission.student, "submission": str(submission.path), "options": options,
+             "status": status, "detail": detail, "seconds": round(seconds, 2)}
+    (folder / "batch.json").write_text(json.dumps(stamp, indent=2), encoding="utf-8")
+    return stamp
+
+
+def worker(argv: list[str]) -> int:
+    """In the worker process: grade one submission and write its reports. SIGTERM becomes SystemExit,
+    so that the grade's own clean-up (ending its spec process, removing its scratch folder) runs."""
+    from spec.grade import grade, write_reports
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    target, out, options = argv[0], Path(argv[1]), json.loads(argv[2])
+    result = grade(target, selection=tuple(options["selection"]), timeout=options["timeout"], slow=options["slow"],
+                   alias=options["alias"], notebook_budget=options["notebook_budget"], budget=options["budget"])
+    write_reports(result, out)
+    return 0
+
+
+# ------------------------------------------------------------------------------ the gradebook
+def sheet_points(selection) -> dict[str, float]:
+    """The automatic points of each sheet within the selection (the maximum of a gradebook column)."""
+    from spec.grade import _selected
+
+    points: dict[str, float] = {}
+    for exercise in load().exercises:
+        if _selected(exercise.id, selection):
+            points[exercise.sheet] = points.get(exercise.sheet, 0) + exercise.auto_points
+    return points
+
+
+def manual_items(selection) -> list[str]:
+    from spec.grade import _selected
+
+    return [f"{e.id} ({e.manual_points:g})" for e in load().exercises
+            if e.manual_points and _selected(e.id, selection)]
+
+
+def _short(text: str, limit: int = 160) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def explain(data: dict, stamp: dict) -> str:
+    """Why a student lost points, in one cell: the grade's error, tampering, failed notebook cells and
+    the first failure of each failed exercise."""
+    parts = []
+    if stamp.get("status") not in (None, "graded") and stamp.get("detail"):
+        parts.append(f"{stamp['status']}: {stamp.get('detail', '')}")
+    elif data.get("error"):
+        parts.append(f"could not be graded: {data['error']}")
+    if data.get("tampered"):
+        parts.append("patched the spec (" + ", ".join(data["tampered"]) + "): 0 points")
+    notebook = data.get("notebook") or {}
+    failed_cells = [c for c in notebook.get("cells", []) if c.get("status") in ("error", "not run")]
+    if failed_cells:
+        first = failed_cells[0]
+        parts.append(f"{len(failed_cells)} notebook cell(s) failed, first cell {first.get('index')}: "
+                     f"{first.get('error', '')}")
+    by_reason: dict[str, list[str]] = {}   # exercises lost for the same reason are named together
+    for info in data.get("sheets", {}).values():
+        for row in info["exercises"]:
+            if row["status"] == "failed" and row["failures"]:
+                failure = row["failures"][0]
+                by_reason.setdefault(f"{failure['outcome']}: {_short(failure['message'])}", []).append(row["id"])
+    parts += [f"{', '.join(ids)} {reason}" for reason, ids in by_reason.items()]
+    return " | ".join(_short(p, 400) for p in parts)
+
+
+def gradebook_row(submission: Submission, folder: Path, selection) -> dict:
+    try:
+        data = json.loads((folder / "grade.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        data = {"error": f"no readable grade.json ({error})", "sheets": {}}
+    try:
+        stamp = json.loads((folder / "batch.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        stamp = {}
+    maxima = sheet_points(selection)
+    row = {"student": submission.student, "submission": str(submission.path or submission.entry),
+           "status": stamp.get("status", "unknown")}
+    for sheet, points in maxima.items():
+        earned = data.get("sheets", {}).get(sheet, {}).get("earned", 0)
+        row[f"{sheet} points"] = f"{earned:g}"
+        row[f"{sheet} max"] = f"{points:g}"
+    row["total points"] = f"{sum(data.get('sheets', {}).get(s, {}).get('earned', 0) for s in maxima):g}"
+    row["total max"] = f"{sum(maxima.values()):g}"
+    row["manual to grade"] = "; ".join(manual_items(selection))
+    robust = data.get("robustness", {"passed": 0, "failed": 0})
+    row["robustness"] = f"{robust['passed']}/{robust['passed'] + robust['failed']} passed"
+    row["seconds"] = f"{stamp.get('seconds', 0):.1f}"
+    row["errors"] = explain(data, stamp)
+    return row
+
+
+def write_gradebook(rows: list[dict], path: Path) -> None:
+    fields = list(rows[0]) if rows else ["student"]
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+# ------------------------------------------------------------------------------ the class
+class Progress:
+    """A plain progress line on stderr (neither tqdm nor rich is a dependency of the project): one
+    line per student, rewritten in place on a terminal."""
+
+    def __init__(self, total: int, stream=None):
+        self.total, self.done, self.started = total, 0, time.monotonic()
+        self.stream = stream or sys.stderr
+        self.lock = threading.Lock()
+
+    def update(self, text: str) -> None:
+        with self.lock:
+            self.done += 1
+            elapsed = time.monotonic() - self.started
+            eta = elapsed / self.done * (self.total - self.done)
+            line = (f"[{self.done:>{len(str(self.total))}}/{self.total}] {100 * self.done / self.total:3.0f}% "
+                    f"{elapsed:6.0f} s elapsed, about {eta:.0f} s left | {text}")
+            tty = getattr(self.stream, "isatty", lambda: False)()
+            self.stream.write("\r\x1b[K" + line if tty else line + "\n")
+            if tty and self.done == self.total:
+                self.stream.write("\n")
+            self.stream.flush()
+
+
+def grade_class(folder, out, *, selection=(), timeout: float = 60, slow: bool = False, alias: str | None = None,
+                notebook_budget: float | None = None, budget: float = 1800, jobs: int | None = None,
+                force: bool = False, skip=(), grace: float = GRACE_S, progress: bool = True) -> list[dict]:
+    """Grade every submission in ``folder`` (see the module docstring); returns the gradebook rows."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    submissions = find_class(folder, skip)
+    options = {"selection": list(selection), "timeout": timeout, "slow": slow, "alias": alias,
+               "notebook_budget": notebook_budget, "budget": budget}
+    jobs = max(1, jobs or len(os.sched_getaffinity(0)))
+    todo = [s for s in submissions if force or not up_to_date(s, out / s.student, options)]
+    bar = Progress(len(todo)) if progress and todo else None
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(grade_one, s, out / s.student, options, grace=grace): s for s in todo}
+        for future in as_completed(futures):
+            stamp = future.result()
+            if bar:
+                bar.update(f"{stamp['student']}: {stamp['status']} in {stamp['seconds']:.0f} s")
+    rows = [gradebook_row(s, out / s.student, selection) for s in submissions]
+    skipped = {s.student for s in submissions} - {s.student for s in todo}
+    for row in rows:
+        row["rerun"] = "skipped (report up to date)" if row["student"] in skipped else "graded now"
+    write_gradebook(rows, out / "gradebook.csv")
+    return rows
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The batch options of ``python -m spec.grade`` (used when its target is a class folder)."""
+    group = parser.add_argument_group("a class folder (a folder without __init__.py: one submission per entry)")
+    group.add_argument("--jobs", type=int, default=None, help="students graded at once (default: the cores)")
+    group.add_argument("--force", action="store_true", help="regrade students whose report is up to date")
+    group.add_argument("--skip", action="append", default=[], metavar="GLOB",
+                       help="entries of the class folder that are not students (helper files), repeatable")
+
+
+def run(args) -> int:
+    """``python -m spec.grade CLASS_FOLDER ...``: grade the class, print a summary."""
+    started = time.perf_counter()
+    rows = grade_class(args.target, args.out, selection=tuple(args.exercise), timeout=args.timeout, slow=args.slow,
+                       alias=str(Path(args.alias).resolve()) if args.alias else None,
+                       notebook_budget=args.notebook_budget, budget=args.budget, jobs=args.jobs, force=args.force,
+                       skip=tuple(args.skip))
+    elapsed = time.perf_counter() - started
+    if getattr(args, "format", "reports") == "gradescope":   # each student's results.json beside the reports
+        from spec.gradescope import write_results
+
+        for row in rows:
+            folder = Path(args.out) / row["student"]
+            data = json.loads((folder / "grade.json").read_text(encoding="utf-8"))
+            write_results(data, folder, tuple(args.exercise), seconds=float(row["seconds"]))
+    graded = [r for r in rows if r["rerun"] == "graded now"]
+    print(f"{len(rows)} students, {len(graded)} graded now in {elapsed:.0f} s"
+          + (f" ({elapsed / len(graded):.1f} s per student with {args.jobs or len(os.sched_getaffinity(0))} jobs)"
+             if graded else "") + f"; gradebook: {Path(args.out).resolve() / 'gradebook.csv'}")
+    for row in rows:
+        flag = "" if row["status"] == "graded" else f"  [{row['status']}]"
+        print(f"  {row['student']:<24} {row['total points']:>6} / {row['total max']}{flag}")
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["worker"]:
+        sys.exit(worker(sys.argv[2:]))
+    sys.exit("usage: python -m spec.grade CLASS_FOLDER --out DIR [--jobs N] (spec.batch runs only as its worker)")

@@ -195,6 +195,15 @@ def test_xavier_ends_best_and_small_init_stays_at_chance(studies):
 
 
 @exercise("dl-a1.q4d")
+def test_each_seed_draws_its_own_study(studies):
+    """The seed draws the initial weights (and the minibatch order): three seeds, three different starts."""
+    starts = {tuple(results["xavier"].before.grad_norm) for results in studies.values()}
+    assert len(starts) == len(studies), "studies with different seeds start from identical statistics"
+    finals = {tuple(r.test_accuracy for r in results.values()) for results in studies.values()}
+    assert len(finals) == len(studies), "studies with different seeds give identical accuracy curves"
+
+
+@exercise("dl-a1.q4d")
 def test_training_changes_the_statistics(studies):
     for results in studies.values():
         before, after = results["xavier"].before, results["xavier"].after
@@ -202,8 +211,10 @@ def test_training_changes_the_statistics(studies):
 
 
 @exercise("dl-a1.q4e")
-def test_discussion_quotes_the_measured_numbers(impl, studies):
-    results = studies[0]
+@pytest.mark.parametrize("seed_", [0, 1])
+def test_discussion_quotes_the_measured_numbers(impl, studies, seed_):
+    """Each study its own numbers: a paragraph written once with one run's numbers fails on another."""
+    results = studies[seed_]
     text = impl.init_discussion(results)
     numbers = set(re.findall(r"\d+\.\d+(?:e-?\d+)?", text))
     final = {d: r.test_accuracy[-1] for d, r in results.items()}

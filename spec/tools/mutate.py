@@ -29,7 +29,7 @@ SWAPS = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mul
 TOPIC_OF_MODULE = {
     "__init__": ("ps09.1",),
     "_checks": ("ps09.1", "dl-a1.q2b", "dl-a1.q5a"),
-    "_training": ("moons.baseline", "dl-a1.q4b"),
+    "_training": ("moons.baseline", "a7.cnn", "dl-a1.q4d"),
     "backprop": ("moons.manual",),
     "calculus": ("ps09.1",),
     "conv": ("a7.conv2d", "a7.cnn"),

@@ -82,6 +82,22 @@ def test_forward_equals_nn_reference(impl, case, seed_):
 
 
 @exercise("moons.manual-forward")
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
+def test_softmax_of_large_logits(impl, dtype):
+    """Logits in the thousands: exp overflows (float64 beyond 709, float32 beyond 88), so a softmax
+    that does not subtract each row's maximum first gives inf / inf = nan. torch.softmax is the oracle."""
+    x, y, params = problem(Case(16, 2, 16, 3), 4)
+    params = {**params, "W2": params["W2"] * 1000.0, "b2": params["b2"] * 1000.0}
+    logits, _, _, _ = reference(x, y, params)
+    assert logits.abs().max() > 800, "the case should reach logits beyond exp's range"
+    x, params = x.to(dtype), {k: v.to(dtype) for k, v in params.items()}
+    with forbid(*RULES):
+        cache = impl.manual_forward(x, params)
+    assert_close(cache.probs, torch.softmax(logits, 1), f"softmax of logits up to {float(logits.abs().max()):.0f}",
+                 dtype=dtype)
+
+
+@exercise("moons.manual-forward")
 @pytest.mark.parametrize("case", CASES[:3], ids=repr)
 @pytest.mark.robustness
 def test_forward_in_float32(impl, case):

@@ -195,6 +195,21 @@ def test_xavier_ends_best_and_small_init_stays_at_chance(studies):
             assert_equal((len(result.train_accuracy), len(result.test_accuracy)), (5, 5), "one value per epoch")
 
 
+@pytest.fixture(scope="module")
+def small_studies(impl):
+    """Depth 2 and two epochs: a study cheap enough to draw twice."""
+    return {seed: impl.init_study(depth=2, epochs=2, seed=seed) for seed in (0, 1)}
+
+
+@exercise("dl-a1.q4d")
+def test_each_seed_draws_its_own_study(small_studies):
+    """The seed draws the initial weights (and the minibatch order): two seeds, two different starts."""
+    starts = {tuple(results["xavier"].before.grad_norm) for results in small_studies.values()}
+    assert len(starts) == len(small_studies), "studies with different seeds start from identical statistics"
+    finals = {tuple(tuple(r.test_accuracy) for r in results.values()) for results in small_studies.values()}
+    assert len(finals) == len(small_studies), "studies with different seeds give identical accuracy curves"
+
+
 @exercise("dl-a1.q4d")
 def test_training_changes_the_statistics(studies):
     for results in studies.values():
@@ -211,6 +226,17 @@ def test_discussion_quotes_the_measured_numbers(impl, studies):
     for d in (0.01, 2.0, "xavier"):
         assert f"{final[d]:.2f}" in numbers, f"the discussion should quote the final accuracy {final[d]:.2f} of {d}"
     assert "Xavier" in text and len(text.split()) <= 220, "one paragraph that names Xavier"
+
+
+@exercise("dl-a1.q4e")
+@pytest.mark.parametrize("seed_", [0, 1])
+def test_discussion_quotes_each_studys_own_final_accuracies(impl, small_studies, seed_):
+    """Each study its own numbers: a paragraph written once with one run's numbers fails on another."""
+    results = small_studies[seed_]
+    numbers = set(re.findall(r"\d+\.\d+(?:e-?\d+)?", impl.init_discussion(results)))
+    for d in (0.01, 2.0, "xavier"):
+        final = results[d].test_accuracy[-1]
+        assert f"{final:.2f}" in numbers, f"seed {seed_}: the discussion should quote the final accuracy {final:.2f}"
 
 
 # ------------------------------------------------------------------------------ data loaders

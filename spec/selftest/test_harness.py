@@ -8,75 +8,144 @@ from pathlib import Path
 import pytest
 
 from spec.catalogue import load
-from spec.selftest.runner import run_spec, statuses
+from spec.selftest.runner import run_spec, run_spec_batch, statuses
 
 IMPLS = Path(__file__).with_name("impls")
 
 
 class WrongCase:
-    """A deliberately wrong implementation, the exercises it is run on, and those it must fail."""
+    """A deliberately wrong implementation, the exercises it is run on, and those it must fail.
 
-    def __init__(self, target: str, selection: str, failing: set[str]):
+    ``selection`` is the part it runs on in the slow tier (every exercise of it); ``quick`` (the IDs
+    it breaks and a cheap neighbour, by default those it breaks) and ``keyword`` (a ``-k`` expression
+    that leaves out long trainings) are its run in the default one."""
+
+    def __init__(self, target: str, selection: str, failing: set[str], quick: tuple[str, ...] = (),
+                 keyword: str | None = None):
         self.target, self.selection, self.failing = target, selection, failing
+        self.quick = tuple(sorted(set(quick) | failing))
+        self.keyword = keyword
 
     def __repr__(self):
         return Path(self.target).stem
 
 
 PS09_1 = {e.id for e in load().select("ps09.1")}
-Q1 = {"dl-a1.q1a", "dl-a1.q1b", "dl-a1.q1c"}
-Q2 = {"dl-a1.q2b", "dl-a1.q2c", "dl-a1.q2d", "dl-a1.q2e"}
 WRONG = [
-    WrongCase("ps09_sigmoid_plus.py", "ps09.1", {"ps09.1-2"}),
-    WrongCase("ps09_trace_untransposed.py", "ps09.1", {"ps09.1-4"}),
-    WrongCase("ps09_grad_reference.py", "ps09.1", {"ps09.1-5"}),
-    WrongCase("ps09_partial.py", "ps09.1", PS09_1 - {"ps09.1-1"}),
-    WrongCase("skip_everywhere.py", "ps09.1", PS09_1 - {"ps09.1-1"}),
-    WrongCase("lying_results.py", "ps09.1", {"ps09.1-1", "ps09.1-4"}),
+    WrongCase("ps09_sigmoid_plus.py", "ps09.1", {"ps09.1-2"}, ("ps09.1-1",)),
+    WrongCase("ps09_trace_untransposed.py", "ps09.1", {"ps09.1-4"}, ("ps09.1-5",)),
+    WrongCase("ps09_grad_reference.py", "ps09.1", {"ps09.1-5"}, ("ps09.1-4",)),
+    WrongCase("ps09_partial.py", "ps09.1", PS09_1 - {"ps09.1-1"}, ("ps09.1-1",)),
+    WrongCase("skip_everywhere.py", "ps09.1", PS09_1 - {"ps09.1-1"}, ("ps09.1-1",)),
+    WrongCase("lying_results.py", "ps09.1", {"ps09.1-1", "ps09.1-4"}, ("ps09.1-2",)),
     WrongCase("broken_package", "ps09.1", PS09_1),
     # a wrong closed form costs (a) alone: (b) and (c) are checked against the exact gradient
-    WrongCase("logcosh_sign.py", "dl-a1.q1", {"dl-a1.q1a"}),
-    WrongCase("fd_by_autograd.py", "dl-a1.q1", {"dl-a1.q1c"}),
-    WrongCase("jac_transposed.py", "dl-a1.q2", {"dl-a1.q2c"}),
+    WrongCase("logcosh_sign.py", "dl-a1.q1", {"dl-a1.q1a"}, ("dl-a1.q1b",)),
+    WrongCase("logcosh_naive.py", "dl-a1.q1", {"dl-a1.q1b"}, ("dl-a1.q1a",)),
+    WrongCase("fd_by_autograd.py", "dl-a1.q1", {"dl-a1.q1c"}, ("dl-a1.q1a",), keyword="not error_order"),
+    WrongCase("housing_fixed_input_size.py", "dl-a1.q1", {"dl-a1.q1d"}, keyword="boston"),
+    # the forward and hand reverse modes are compared with the autograd Jacobian: (c) fails with it
+    WrongCase("autograd_jacobian_of_the_sum.py", "dl-a1.q2", {"dl-a1.q2b", "dl-a1.q2c"}, ("dl-a1.q2e",)),
+    WrongCase("jac_transposed.py", "dl-a1.q2", {"dl-a1.q2c"}, ("dl-a1.q2b",)),
     # its FLOPs are reverse mode's, so the op-count claim on "forward mode" fails too
     WrongCase("jac_forward_by_jacrev.py", "dl-a1.q2", {"dl-a1.q2c", "dl-a1.q2e"}),
-    WrongCase("op_count_off_by_one.py", "dl-a1.q2", {"dl-a1.q2e"}),
-    WrongCase("relu_slope_one_at_zero.py", "a7", {"a7.activation-eq4"}),
-    WrongCase("backprop_without_slope.py", "a7", {"a7.backprop-eqs"}),
-    WrongCase("threshold_naive.py", "a7", {"a7.sigmoid-factor"}),
-    WrongCase("moons_weight_norms.py", "moons", {"moons.grad-norms"}),
-    WrongCase("softmax_ce_sign.py", "moons.manual", {"moons.manual-backward", "moons.manual-train"}),
-    WrongCase("backward_by_autograd.py", "moons.manual", {"moons.manual-backward", "moons.manual-train"}),
-    WrongCase("soft_threshold_ignores_s.py", "dl-a1.q3", {"dl-a1.q3-softthreshold"}),
-    WrongCase("tent_one_layer_off.py", "dl-a1.q3", {"dl-a1.q3-tent"}),
+    WrongCase("timing_ratio_to_autograd.py", "dl-a1.q2", {"dl-a1.q2d"}, ("dl-a1.q2e",)),
+    WrongCase("op_count_off_by_one.py", "dl-a1.q2", {"dl-a1.q2e"}, ("dl-a1.q2d",)),
+    WrongCase("relu_slope_one_at_zero.py", "a7", {"a7.activation-eq4"}, ("a7.sigmoid-factor",)),
+    WrongCase("backprop_without_slope.py", "a7", {"a7.backprop-eqs"}, ("a7.sigmoid-factor",)),
+    WrongCase("threshold_naive.py", "a7", {"a7.sigmoid-factor"}, ("a7.activation-eq4",)),
+    WrongCase("depth_study_output_first.py", "a7", {"a7.depth-study"}, ("a7.activation-eq4",)),
+    WrongCase("logreg_c_as_lambda.py", "a7", {"a7.logreg"}, ("a7.sigmoid-factor",)),
+    WrongCase("conv_correlation.py", "a7.c", {"a7.conv2d"}, ("a7.cnn",), keyword="not trains"),
+    WrongCase("cnn_count_without_bias.py", "a7.c", {"a7.cnn"}, ("a7.conv2d",), keyword="not trains"),
+    WrongCase("moons_weight_norms.py", "moons", {"moons.grad-norms"}, keyword="recorded_per_step"),
+    WrongCase("moons_test_accuracy_on_train.py", "moons", {"moons.baseline"}, keyword="baseline_reaches"),
+    WrongCase("compare_ignores_seed.py", "moons", {"moons.deep"}, keyword="comparison_is_reproducible"),
+    WrongCase("softmax_without_max_shift.py", "moons.manual", {"moons.manual-forward"}, ("moons.manual-backward",)),
+    WrongCase("softmax_ce_sign.py", "moons.manual", {"moons.manual-backward", "moons.manual-train"},
+              ("moons.manual-forward",), keyword="not snapshots"),
+    WrongCase("backward_by_autograd.py", "moons.manual", {"moons.manual-backward", "moons.manual-train"},
+              keyword="not snapshots"),
+    WrongCase("xnor_nor_without_bias.py", "dl-a1.q3", {"dl-a1.q3-xnor"}, ("dl-a1.q3-tent",)),
+    WrongCase("soft_threshold_ignores_s.py", "dl-a1.q3", {"dl-a1.q3-softthreshold"}, ("dl-a1.q3-xnor",)),
+    WrongCase("tent_one_layer_off.py", "dl-a1.q3", {"dl-a1.q3-tent"}, ("dl-a1.q3-xnor",)),
     # the module version is trained by the spec's own loop: only the exercises that use train() fail
-    WrongCase("train_accumulates.py", "ex08.linreg", {"ex08.linreg-tensors", "ex08.linreg-nn"}),
-    WrongCase("gd_iterate_off_by_one.py", "dl-a1.q5", {"dl-a1.q5c"}),
-    WrongCase("momentum_dampened.py", "ps09.2", {"ps09.2-5"}),
-    WrongCase("conv_correlation.py", "a7.c", {"a7.conv2d"}),
-    WrongCase("xavier_wrong_bound.py", "dl-a1.q4", {"dl-a1.q4b"}),
-    WrongCase("bound_without_x1.py", "ex08.vanishing", {"ex08.vanishing-bound"}),
-    WrongCase("mlp_tanh.py", "ex08.mlp", {"ex08.mlp"}),
+    WrongCase("train_accumulates.py", "ex08.linreg", {"ex08.linreg-tensors", "ex08.linreg-nn"},
+              ("ex08.linreg-module",)),
+    WrongCase("linreg_module_plain_bias.py", "ex08.linreg", {"ex08.linreg-module"}, ("ex08.linreg-tensors",)),
+    WrongCase("lsq_gradient_mean.py", "dl-a1.q5", {"dl-a1.q5a"}, ("dl-a1.q5b",)),
+    WrongCase("gd_second_step_stale_gradient.py", "dl-a1.q5", {"dl-a1.q5b"}, ("dl-a1.q5a",)),
+    WrongCase("gd_iterate_off_by_one.py", "dl-a1.q5", {"dl-a1.q5c"}, ("dl-a1.q5b",)),
+    WrongCase("sgd_ignores_seed.py", "ps09.2", {"ps09.2-1"}, ("ps09.2-2",)),
+    WrongCase("sgd_drop_last.py", "ps09.2", {"ps09.2-1", "ps09.2-2", "ps09.2-5"}, ("ps09.2-3",)),
+    WrongCase("val_mse_on_train.py", "ps09.2", {"ps09.2-3"}, ("ps09.2-4",)),
+    WrongCase("best_epoch_by_train_loss.py", "ps09.2", {"ps09.2-4"}, ("ps09.2-3",)),
+    WrongCase("momentum_dampened.py", "ps09.2", {"ps09.2-5"}, ("ps09.2-2",)),
+    WrongCase("my_model_sequential.py", "dl-a1.q4", {"dl-a1.q4a"}, ("dl-a1.q4b",)),
+    WrongCase("xavier_wrong_bound.py", "dl-a1.q4", {"dl-a1.q4b"}, ("dl-a1.q4a",)),
+    WrongCase("layer_stats_pre_activation.py", "dl-a1.q4", {"dl-a1.q4c"}, keyword="independent_pass"),
+    WrongCase("init_study_ignores_seed.py", "dl-a1.q4", {"dl-a1.q4d"}, keyword="each_seed"),
+    WrongCase("discussion_first_epoch.py", "dl-a1.q4", {"dl-a1.q4e"}, keyword="own_final"),
+    WrongCase("bound_without_x1.py", "ex08.vanishing", {"ex08.vanishing-bound"}, ("a7.sigmoid-factor",)),
+    WrongCase("mlp_tanh.py", "ex08.mlp", {"ex08.mlp"}, keyword="linear_nonlinearity"),
 ]
 assert WRONG and PS09_1
 
-# Each case is a separate pytest process (4-25 s). The ps09 cases prove the harness in the default
-# run; the rest of the corpus runs in `tox -e slow` (part of `tox` and CI).
-def _marks(case: WrongCase):
-    return [] if case.selection.startswith("ps09") else [pytest.mark.slow]
+
+def _check(case: WrongCase, report: dict | None, process, selected: set[str]) -> list[str]:
+    """What is wrong with one run of a corpus member: [] when exactly its exercises failed."""
+    if report is None:
+        return [f"{case}: the spec run wrote no report (exit {process.returncode}):\n{process.stdout[-3000:]}"]
+    got = {eid: status for eid, status in statuses(report).items() if eid in selected}
+    expected = {eid: ("failed" if eid in case.failing else "passed") for eid in selected}
+    problems = []
+    if got != expected:
+        problems.append(f"{case}: got {got}, but should be {expected}\n{process.stdout[-4000:]}")
+    if process.returncode != 1:
+        problems.append(f"{case}: exit code {process.returncode}, but should be 1 (tests failed)")
+    if str(IMPLS / case.target) not in process.stdout:
+        problems.append(f"{case}: the report header does not name the implementation")
+    return problems
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, marks=_marks(c)) for c in WRONG], ids=repr)
+# The whole corpus in the default run: each member only on the exercises it breaks and a neighbour,
+# long trainings left out by -k, several members per process (forked after one import of torch & co).
+BATCHES = 6
+
+
+@pytest.mark.parametrize("batch", range(BATCHES))
+def test_wrong_implementations_fail_exactly_their_exercises(batch):
+    cases = WRONG[batch::BATCHES]
+    runs = []
+    for case in cases:
+        chosen = [e for e in load().exercises if e.id in case.quick]
+        modules = tuple(sorted({f"spec/test_{e.topic}.py" for e in chosen}))
+        args = tuple(a for eid in case.quick for a in ("--exercise", eid))
+        args += ("-k", case.keyword) if case.keyword else ()
+        runs.append((args, modules, str(IMPLS / case.target)))
+    problems = [problem for case, (report, process) in zip(cases, run_spec_batch(runs), strict=True)
+                for problem in _check(case, report, process, set(case.quick))]
+    assert not problems, "\n\n".join(problems)
+
+
+# The slow tier runs each member alone on its whole part (every exercise of it, trainings included).
+@pytest.mark.slow
+@pytest.mark.parametrize("case", WRONG, ids=repr)
 def test_wrong_implementation_fails_exactly_its_exercises(case):
     chosen = load().select(case.selection)
     modules = tuple(sorted({f"spec/test_{e.topic}.py" for e in chosen if not e.pending}))  # only those
     report, process = run_spec("--exercise", case.selection, paths=modules, impl=str(IMPLS / case.target))
-    selected = {e.id for e in chosen if not e.pending}
-    got = {eid: status for eid, status in statuses(report).items() if eid in selected}
-    expected = {eid: ("failed" if eid in case.failing else "passed") for eid in selected}
-    assert got == expected, f"{case}: got {got}, but should be {expected}\n{process.stdout[-4000:]}"
-    assert process.returncode == 1, f"exit code {process.returncode}, but should be 1 (tests failed)"
-    assert str(IMPLS / case.target) in process.stdout, "the report header names the implementation"
+    problems = _check(case, report, process, {e.id for e in chosen if not e.pending})
+    assert not problems, "\n\n".join(problems)
+
+
+def test_every_catalogue_id_has_a_wrong_solution_in_the_default_run():
+    """Every exercise is failed by at least one corpus member, on a run the default tier makes."""
+    failed_by_default = {eid for case in WRONG for eid in case.failing if eid in case.quick}
+    missing = sorted({e.id for e in load().exercises} - failed_by_default)
+    assert not missing, f"no wrong solution in the default run fails {missing}"
+    assert all(set(case.quick) <= {e.id for e in load().exercises} for case in WRONG), "quick runs name catalogue IDs"
+    assert len({case.target for case in WRONG}) == len(WRONG), "each corpus member listed once"
 
 
 def test_corpus_has_three_wrong_solutions_per_sheet():

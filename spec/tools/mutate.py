@@ -3,7 +3,7 @@ copy of the impl package with one small change (an arithmetic or comparison oper
 numeric constant changed, a unary minus dropped), graded as ``--impl=<copy>`` on the exercises of
 its module. A mutant is killed when some test of those exercises fails.
 
-    python -m spec.tools.mutate impl/calculus.py [impl/handbuilt.py ...] [--limit N] [--timeout S]
+    python -m spec.tools.mutate impl/calculus.py [impl/handbuilt.py ...] [--limit N] [--sample N] [--timeout S]
 
 Prints every surviving mutant (the line and the change) and the kill rate. Equivalent mutants (a
 change that cannot alter any result) survive by nature; the rest point at claims to strengthen.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import ast
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -23,9 +24,27 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SWAPS = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult, ast.Pow: ast.Mult,
          ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq}
-TOPIC_OF_MODULE = {"calculus": "ps09.1", "handbuilt": "dl-a1.q3", "jacobians": "dl-a1.q2", "logcosh_net": "dl-a1.q1",
-                   "finite_differences": "dl-a1.q1c", "vanishing": "a7", "linear": "dl-a1.q5", "conv": "a7.conv2d",
-                   "backprop": "moons.manual"}
+# the exercises whose tests exercise each impl module (repeated --exercise selections); every
+# module under impl/ is listed (spec/tools/test_mutate.py checks it), the data-free ones included
+TOPIC_OF_MODULE = {
+    "__init__": ("ps09.1",),
+    "_checks": ("ps09.1", "dl-a1.q2b", "dl-a1.q5a"),
+    "_training": ("moons.baseline", "a7.cnn", "dl-a1.q4d"),
+    "backprop": ("moons.manual",),
+    "calculus": ("ps09.1",),
+    "conv": ("a7.conv2d", "a7.cnn"),
+    "data": ("ex08.linreg", "moons.baseline", "ps09.2"),
+    "finite_differences": ("dl-a1.q1c",),
+    "handbuilt": ("dl-a1.q3",),
+    "housing": ("dl-a1.q1d",),
+    "initialization": ("dl-a1.q4",),
+    "jacobians": ("dl-a1.q2",),
+    "linear": ("ex08.linreg", "ex08.mlp", "dl-a1.q5", "ps09.2"),
+    "logcosh_net": ("dl-a1.q1",),
+    "logreg": ("a7.logreg",),
+    "moons": ("moons.baseline", "moons.deep", "moons.grad-norms"),
+    "vanishing": ("ex08.vanishing", "a7.backprop-eqs", "a7.sigmoid-factor", "a7.activation-eq4", "a7.depth-study"),
+}
 
 
 def mutation_sites(tree: ast.AST):
@@ -54,13 +73,17 @@ def _redirect(source: str) -> str:
     return source.replace("from impl.", "from impl_mutant.").replace("import impl.", "import impl_mutant.")
 
 
-def run_mutants(module_path: Path, *, limit: int | None, timeout: float) -> tuple[int, int, list[str]]:
+def run_mutants(module_path: Path, *, limit: int | None, timeout: float, sample: int | None = None,
+                seed: int = 0) -> tuple[int, int, list[str]]:
     source = module_path.read_text(encoding="utf-8")
     tree = ast.parse(source)
     scopes = (ast.Module, ast.FunctionDef, ast.ClassDef)
     docstrings = {id(n.body[0].value) for n in ast.walk(tree) if isinstance(n, scopes)
                   and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
     sites = [s for s in mutation_sites(tree) if id(s[0]) not in docstrings]
+    if sample and sample < len(sites):   # a seeded spread over the whole module, in source order
+        sites = sorted(random.Random(f"{module_path.name}:{seed}").sample(sites, sample),
+                       key=lambda site: (site[0].lineno, site[0].col_offset))
     sites = sites[:limit] if limit else sites
     selection = TOPIC_OF_MODULE.get(module_path.stem)
     if selection is None:
@@ -85,7 +108,7 @@ def run_mutants(module_path: Path, *, limit: int | None, timeout: float) -> tupl
                 process = subprocess.run(
                     [sys.executable, "-m", "pytest", "spec", "-q", "-x", "-p", "no:randomly", "-p", "no:xdist",
                      "-p", "no:cacheprovider", "--ignore=spec/selftest", "--ignore=spec/tools", "--ignore=spec/bench",
-                     "--impl=impl_mutant", f"--exercise={selection}"],
+                     "--impl=impl_mutant", *(f"--exercise={s}" for s in selection)],
                     cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
                 dead = process.returncode != 0
             except subprocess.TimeoutExpired:
@@ -93,6 +116,7 @@ def run_mutants(module_path: Path, *, limit: int | None, timeout: float) -> tupl
             killed += dead
             if not dead:
                 survivors.append(f"{module_path.name}:{node.lineno}: {description}")
+            print(f"  {'killed' if dead else 'SURVIVED'} {module_path.name}:{node.lineno}: {description}", flush=True)
         shutil.rmtree(package)
     return killed, len(sites), survivors
 
@@ -101,11 +125,15 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m spec.tools.mutate", description=__doc__.split("\n\n")[0])
     parser.add_argument("modules", nargs="+", help="impl modules to mutate")
     parser.add_argument("--limit", type=int, default=None, help="at most this many mutants per module")
+    parser.add_argument("--sample", type=int, default=None,
+                        help="a seeded random sample of this many mutants per module (spread over the module)")
+    parser.add_argument("--seed", type=int, default=0, help="the seed of --sample")
     parser.add_argument("--timeout", type=float, default=300, help="seconds per mutant run")
     args = parser.parse_args(argv)
     total_killed = total = 0
     for module in args.modules:
-        killed, count, survivors = run_mutants(ROOT / module, limit=args.limit, timeout=args.timeout)
+        killed, count, survivors = run_mutants(ROOT / module, limit=args.limit, timeout=args.timeout,
+                                                sample=args.sample, seed=args.seed)
         total_killed, total = total_killed + killed, total + count
         print(f"{module}: {killed} of {count} mutants killed")
         for survivor in survivors:

@@ -310,7 +310,7 @@ def test_hostile_submission_earns_its_honest_part_and_harms_nothing(name, tmp_pa
 
     case = HOSTILE_CASES[name]
     spec_dir = Path(__file__).resolve().parents[1]
-    digest = lambda: {p: hashlib.sha256(p.read_bytes()).hexdigest()   # noqa: E731
+    digest = lambda: {p: hashlib.sha256(p.read_bytes()).hexdigest()
                       for p in [*spec_dir.glob("*.toml"), *spec_dir.glob("*.py")]}
     before = digest()
     started = time.monotonic()

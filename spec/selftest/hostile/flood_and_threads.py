@@ -4,7 +4,6 @@ implements nothing."""
 import sys
 
 import torch
-
 from _nothing import *  # noqa: F403
 
 torch.set_num_threads(64)

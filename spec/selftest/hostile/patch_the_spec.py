@@ -5,7 +5,6 @@ replaces the tamper check itself."""
 import sys
 
 import torch
-
 from _nothing import *  # noqa: F403
 
 
@@ -33,7 +32,7 @@ def _patch():
                     for key in list(value):
                         try:
                             value[key] = type(value[key])(1e9, 1e9)
-                        except Exception:  # noqa: BLE001
+                        except Exception:
                             pass
 
 

@@ -16,7 +16,7 @@ class _Pass:
         import pytest
 
         @pytest.hookimpl(wrapper=True)
-        def pytest_runtest_makereport(self, item, call):  # noqa: F811
+        def pytest_runtest_makereport(self, item, call):
             report = yield
             report.outcome = "passed"
             return report
@@ -37,7 +37,7 @@ def _attack():
                 obj.pluginmanager.register(_Pass(), "always-pass")
             elif kind == "RecordsWriter":
                 obj.write = lambda **event: None
-        except Exception:  # noqa: BLE001
+        except Exception:
             continue
 
 

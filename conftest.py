@@ -42,6 +42,7 @@ RESULTS = pytest.StashKey[Results]()
 LOADED = pytest.StashKey[tuple]()   # (Implementation or None, why it could not be loaded or None)
 SESSION_DEADLINE = pytest.StashKey[float]()  # time.time() at which --session-budget runs out
 WORKER = pytest.StashKey[object]()  # isolated mode: the worker process that runs the implementation
+LOST = pytest.StashKey[dict]()      # isolated mode: exercises whose test crashed the worker or timed out
 
 # The autouse ``seed`` fixture is function-scoped; it only seeds, so hypothesis reusing it across
 # examples is harmless.
@@ -218,6 +219,12 @@ def pytest_runtest_setup(item):
     implementation.ACCESSED.clear()   # names used from here on (fixtures included) belong to this test
     if item.get_closest_marker("gpu") and not torch.cuda.is_available():
         pytest.skip("CUDA is not available on this machine")
+    lost = item.config.stash.get(LOST, {})
+    why = [f"{eid} {lost[eid]}" for eid in _exercise_ids(item) if eid in lost]
+    if why:
+        # all-or-nothing: the exercise is lost already; restarting the worker for each of its tests
+        # would only spend the grade's time
+        pytest.skip(f"not run: an earlier test of {'; '.join(why)}")
 
 
 class ExerciseRecorder:
@@ -249,6 +256,13 @@ def pytest_runtest_call(item):
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
+    if call.excinfo is not None and item.config.getoption("isolate") and report.failed:
+        from spec.remote import WorkerCrashed
+
+        if call.excinfo.errisinstance(WorkerCrashed) or "Timeout" in call.excinfo.exconly()[:200]:
+            lost = item.config.stash.setdefault(LOST, {})
+            for eid in _exercise_ids(item):
+                lost.setdefault(eid, "ended the submission's process or ran out of time")
     if call.excinfo is not None and call.excinfo.errisinstance(implementation.MissingName):
         report.longrepr = f"{item.nodeid}: {call.excinfo.value}"  # the message says it all
     elif call.excinfo is not None and report.skipped and not _raised_by_the_spec(call.excinfo):

@@ -226,11 +226,40 @@ def _run_spec(target: str, records: Path, *, selection, only: Path | None, timeo
 
 
 def _limits() -> None:
-    """In the spec's child process: no core dumps, and no file (the log included) beyond FILE_LIMIT."""
+    """In the judge's process: no core dumps, no file (the log included) beyond FILE_LIMIT, and killed
+    when the grader dies (its worker then dies with it)."""
+    import ctypes
     import resource
 
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
+    ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0)   # PR_SET_PDEATHSIG, SIGKILL
+
+
+TMP_PREFIX = "spec-grade-"
+
+
+def _remove_stale_folders() -> None:
+    """Scratch folders of graders that were killed (their pid is in the name and no longer runs): a
+    killed grader leaves nothing behind for long, and a rerun starts clean."""
+    import shutil
+
+    for folder in Path(tempfile.gettempdir()).glob(f"{TMP_PREFIX}*-*"):
+        try:
+            pid = int(folder.name.removeprefix(TMP_PREFIX).split("-", 1)[0])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (ValueError, PermissionError):
+            continue
+
+
+def spec_digest() -> dict[str, str]:
+    """SHA-256 of every file of the spec (tests, helpers, catalogue) and the project's conftest."""
+    import hashlib
+
+    files = [ROOT / "conftest.py", *sorted((ROOT / "spec").rglob("*.py")), *sorted((ROOT / "spec").rglob("*.toml"))]
+    return {str(f.relative_to(ROOT)): hashlib.sha256(f.read_bytes()).hexdigest() for f in files if f.is_file()}
 
 
 def _watch(process, records: Path, stuck_after: float, run_timeout: float) -> int | str:
@@ -318,76 +347,89 @@ def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_
         result.error = f"{target}: expected a .py file, a .ipynb notebook or a package folder"
     if result.error:
         return result
-    with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
-        work = Path(tmp) / "work"   # the worker's: the submission's copy, its caches; the judge's records stay apart
-        work.mkdir()
-        target = str(scratch_copy(path.resolve(), work / "submission"))
-        if alias:
-            alias = str(_copy_alias(alias, work))
-        only = None
-        deadline = time.monotonic() + budget
-        while result.runs < max_runs:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                for test in result.tests.values():
-                    if test.outcome == "not run":
-                        test.message = f"not run: the grade's time budget of {budget:g} s was spent"
-                break
-            result.runs += 1
-            records = Path(tmp) / f"records-{result.runs}.jsonl"
-            started = time.perf_counter()
-            code = _run_spec(target, records, selection=selection, only=only, timeout=timeout, slow=slow,
-                             run_timeout=min(run_timeout, left), alias=alias, notebook_budget=notebook_budget,
-                             work=work, hide_reference=hide_reference)
-            events = _read_records(records)
-            for event in events:
-                if event["event"] == "collected" and event["nodeid"] not in result.tests:
-                    known = [e for e in event["exercises"] if isinstance(e, str) and e in catalogue]
-                    result.tests[event["nodeid"]] = TestResult(event["nodeid"], known,
-                                                               tier=event.get("tier", "points"))
-                elif event["event"] == "result" and event["nodeid"] in result.tests:
-                    test = result.tests[event["nodeid"]]
-                    known = event["outcome"] in ("passed", "failed", "skipped")
-                    test.outcome = event["outcome"] if known else "failed"
-                    test.message = (event["message"] if known
-                                    else f"an unknown outcome was recorded: {event['outcome']!r}")
-                    test.counted = bool(event.get("counted", True))
-                elif event["event"] == "isolation" and not result.isolation:
-                    result.isolation = event["what"]
-                elif event["event"] == "notebook" and result.notebook is None:
-                    result.notebook = {k: event[k] for k in ("path", "seconds", "cells")}
-                elif event["event"] == "tampered":
-                    result.tampered = event["changed"]
-            if result.tampered:
-                for test in result.tests.values():
-                    test.outcome, test.message = "failed", "the submission patched the spec: " + ", ".join(
-                        result.tampered)
-                break
-            if not result.tests:
-                result.error = f"the spec collected no tests (pytest exit code {code})"
-                break
-            finished = {e["nodeid"] for e in events if e["event"] == "result"}
-            running = [e["nodeid"] for e in events if e["event"] == "start" and e["nodeid"] not in finished]
-            for nodeid in running:
-                why = ("the run exceeded its time limit" if code == "timeout"
-                       else f"the test process died (exit code {code})")
-                result.tests[nodeid].outcome = "crashed"
-                result.tests[nodeid].message = f"{why} while this test ran ({time.perf_counter() - started:.0f} s)"
-                # the exercise is lost (all-or-nothing): its other tests are not run in a new process
-                lost = set(result.tests[nodeid].exercises)
-                for test in result.tests.values():
-                    if test.outcome == "not run" and lost & set(test.exercises):
-                        test.outcome, test.message = "crashed", f"not run: {nodeid} of this exercise crashed the spec"
-            remaining = [t.nodeid for t in result.tests.values() if t.outcome == "not run"]
-            if not remaining:
-                break
-            if not running and not finished:
-                for nodeid in remaining:
-                    result.tests[nodeid].message = f"the spec process stopped before this test (exit code {code})"
-                break
-            only = Path(tmp) / f"only-{result.runs}.txt"
-            only.write_text("\n".join(remaining) + "\n", encoding="utf-8")
+    _remove_stale_folders()
+    before = spec_digest()
+    with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-") as tmp:
+        _grade_in(tmp, result, path, catalogue, selection=selection, timeout=timeout, slow=slow,
+                  run_timeout=run_timeout, max_runs=max_runs, alias=alias, notebook_budget=notebook_budget,
+                  hide_reference=hide_reference, budget=budget)
+    after = spec_digest()
+    changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
+    if changed:   # the spec is read-only to a sandboxed worker: this is a defence in depth
+        result.tampered = [f"spec file changed during the grade: {name}" for name in changed]
     return result
+
+
+def _grade_in(tmp, result, path, catalogue, *, selection, timeout, slow, run_timeout, max_runs, alias,
+              notebook_budget, hide_reference, budget) -> None:
+    work = Path(tmp) / "work"   # the worker's: the submission's copy, its caches; the judge's records stay apart
+    work.mkdir()
+    target = str(scratch_copy(path.resolve(), work / "submission"))
+    if alias:
+        alias = str(_copy_alias(alias, work))
+    only = None
+    deadline = time.monotonic() + budget
+    while result.runs < max_runs:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            for test in result.tests.values():
+                if test.outcome == "not run":
+                    test.message = f"not run: the grade's time budget of {budget:g} s was spent"
+            break
+        result.runs += 1
+        records = Path(tmp) / f"records-{result.runs}.jsonl"
+        started = time.perf_counter()
+        code = _run_spec(target, records, selection=selection, only=only, timeout=timeout, slow=slow,
+                         run_timeout=min(run_timeout, left), alias=alias, notebook_budget=notebook_budget,
+                         work=work, hide_reference=hide_reference)
+        events = _read_records(records)
+        for event in events:
+            if event["event"] == "collected" and event["nodeid"] not in result.tests:
+                known = [e for e in event["exercises"] if isinstance(e, str) and e in catalogue]
+                result.tests[event["nodeid"]] = TestResult(event["nodeid"], known,
+                                                           tier=event.get("tier", "points"))
+            elif event["event"] == "result" and event["nodeid"] in result.tests:
+                test = result.tests[event["nodeid"]]
+                known = event["outcome"] in ("passed", "failed", "skipped")
+                test.outcome = event["outcome"] if known else "failed"
+                test.message = (event["message"] if known
+                                else f"an unknown outcome was recorded: {event['outcome']!r}")
+                test.counted = bool(event.get("counted", True))
+            elif event["event"] == "isolation" and not result.isolation:
+                result.isolation = event["what"]
+            elif event["event"] == "notebook" and result.notebook is None:
+                result.notebook = {k: event[k] for k in ("path", "seconds", "cells")}
+            elif event["event"] == "tampered":
+                result.tampered = event["changed"]
+        if result.tampered:
+            for test in result.tests.values():
+                test.outcome, test.message = "failed", "the submission patched the spec: " + ", ".join(
+                    result.tampered)
+            break
+        if not result.tests:
+            result.error = f"the spec collected no tests (pytest exit code {code})"
+            break
+        finished = {e["nodeid"] for e in events if e["event"] == "result"}
+        running = [e["nodeid"] for e in events if e["event"] == "start" and e["nodeid"] not in finished]
+        for nodeid in running:
+            why = ("the run exceeded its time limit" if code == "timeout"
+                   else f"the test process died (exit code {code})")
+            result.tests[nodeid].outcome = "crashed"
+            result.tests[nodeid].message = f"{why} while this test ran ({time.perf_counter() - started:.0f} s)"
+            # the exercise is lost (all-or-nothing): its other tests are not run in a new process
+            lost = set(result.tests[nodeid].exercises)
+            for test in result.tests.values():
+                if test.outcome == "not run" and lost & set(test.exercises):
+                    test.outcome, test.message = "crashed", f"not run: {nodeid} of this exercise crashed the spec"
+        remaining = [t.nodeid for t in result.tests.values() if t.outcome == "not run"]
+        if not remaining:
+            break
+        if not running and not finished:
+            for nodeid in remaining:
+                result.tests[nodeid].message = f"the spec process stopped before this test (exit code {code})"
+            break
+        only = Path(tmp) / f"only-{result.runs}.txt"
+        only.write_text("\n".join(remaining) + "\n", encoding="utf-8")
 
 
 # ------------------------------------------------------------------------------------ output
@@ -404,7 +446,7 @@ def to_markdown(data: dict) -> str:
     if data["error"]:
         lines += [f"**The submission could not be graded:** {data['error']}", ""]
     if data["tampered"]:
-        lines += ["**The submission replaced parts of the spec while it was imported "
+        lines += ["**The spec was tampered with during the grade "
                   f"({', '.join(data['tampered'])}); every exercise scores 0.**", ""]
     notebook = data.get("notebook")
     if notebook:
@@ -475,13 +517,20 @@ def to_junit(grade_: Grade) -> str:
     return ET.tostring(suites, encoding="unicode")
 
 
+def _write_atomically(path: Path, text: str) -> None:
+    """Write beside the file, then rename over it: a reader sees the old report or the new, never half."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
 def write_reports(grade_: Grade, out) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     data = grade_.as_dict()
-    (out / "grade.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
-    (out / "grade.md").write_text(to_markdown(data), encoding="utf-8")
-    (out / "junit.xml").write_text(to_junit(grade_), encoding="utf-8")
+    _write_atomically(out / "grade.json", json.dumps(data, indent=2))
+    _write_atomically(out / "grade.md", to_markdown(data))
+    _write_atomically(out / "junit.xml", to_junit(grade_))
     return data
 
 

@@ -23,7 +23,10 @@ from dataclasses import dataclass
 #: how long a test's thread or child may take to finish after the test before it counts as left behind
 GRACE_S = 1.0
 #: helpers that multiprocessing starts once per process on first use and stops itself at exit: not leaks
-PROCESS_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver", "spec.worker")
+PROCESS_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
+#: pids of the spec's own long-lived children (isolated mode's worker, restarted inside a test after a
+#: crash): the judge manages them, they are no test's leak
+OWNED: set[int] = set()
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,8 @@ class Snapshot:
                        and t is not threading.current_thread()]
             found = children() if self.children is not None else {}
             kids = [c for pid, c in sorted(found.items())
-                    if pid not in self.children and not any(h in c.command for h in PROCESS_HELPERS)]
+                    if pid not in self.children and pid not in OWNED
+                    and not any(h in c.command for h in PROCESS_HELPERS)]
             if not (threads or kids) or time.monotonic() >= deadline:
                 return threads, kids
             for thread in threads:

@@ -42,10 +42,10 @@ import cloudpickle
 import numpy as np
 import torch
 
-from spec import channel, implementation, notebook, rules, sandbox
+from spec import channel, implementation, leaks, notebook, rules, sandbox
 from spec.worker import PASSED_ON, mutable_leaves
 
-MAX_STARTS = 8                 # worker starts in one session (the first included)
+MAX_STARTS = 16                # worker starts in one session (the first included)
 OUTPUT_CAP = 256 * 2**10       # bytes of the worker's stdout and stderr kept; the rest is drained
 READY_TIMEOUT = 600.0          # seconds a worker may take to import the submission (a notebook has its own budget)
 
@@ -111,11 +111,17 @@ class Worker:
             os.close(to_worker_r)
             os.close(from_worker_w)
         self.send_fd, self.receive_fd = to_worker_w, from_worker_r
+        leaks.OWNED.add(self.process.pid)
         threading.Thread(target=self._drain, args=(self.process.stdout,), daemon=True,
                          name="spec-worker-output").start()
         try:
             ready = self._receive(READY_TIMEOUT if self.notebook_budget is None
                                   else max(READY_TIMEOUT, self.notebook_budget + 120))
+        except (EOFError, OSError, channel.ChannelError) as exc:
+            self.stop(grace=1.0)
+            why = exc if isinstance(exc, channel.ChannelError) else f"it ended while loading the submission " \
+                                                                    f"({self.last_exit})"
+            raise WorkerCrashed(f"{why}{self._tail()}") from None
         except BaseException:
             self.stop()
             raise
@@ -134,11 +140,16 @@ class Worker:
             if room > 0:
                 self.output += chunk[:room]
 
-    def stop(self) -> None:
-        """Kill the worker's whole process group and reap it."""
+    def stop(self, grace: float = 0.0) -> None:
+        """Kill the worker's whole process group and reap it (after ``grace`` seconds for it to end by
+        itself, so that its own exit status is the one reported)."""
         process, self.process = self.process, None
         if process is None:
             return
+        try:
+            process.wait(timeout=grace) if grace else None
+        except subprocess.TimeoutExpired:
+            pass
         for fd in (self.send_fd, self.receive_fd):
             try:
                 os.close(fd)
@@ -178,7 +189,7 @@ class Worker:
             reply = self._receive(self.call_timeout)
         except BaseException as exc:
             # a timeout, an interrupt or a dead worker: the channel is out of step, start afresh
-            self.stop()
+            self.stop(grace=1.0 if isinstance(exc, (EOFError, OSError)) else 0.0)
             if isinstance(exc, (EOFError, OSError, channel.ChannelError)):
                 why = exc if isinstance(exc, channel.ChannelError) else f"it ended ({self.last_exit})"
                 raise WorkerCrashed(f"the submission's process failed during this call: {why}{self._tail()}") from None

@@ -275,10 +275,10 @@ class Hostile(NamedTuple):
 
 HOSTILE_CASES = {
     # forged verdicts: records appended from the worker, a pytest plugin registered, the writer shadowed
-    "forge_records": Hostile(HOSTILE / "forge_records.py", 0, slow=False),
+    "forge_records": Hostile(HOSTILE / "forge_records.py", 0),
     "plugin_makereport": Hostile(HOSTILE / "plugin_makereport.py", 0),
     # the reference imported; the spec written on disk
-    "import_reference": Hostile(HOSTILE / "import_reference.py", 0, slow=False),
+    "import_reference": Hostile(HOSTILE / "import_reference.py", 0),
     "write_spec": Hostile(HOSTILE / "write_spec.py", 0),
     # patches the identity check missed: lazy, assert helpers and their __code__, tolerances, the check itself
     "patch_the_spec": Hostile(HOSTILE / "patch_the_spec.py", 0),
@@ -371,4 +371,33 @@ def test_the_whole_grade_has_a_time_budget():
     result = grade(str(HOSTILE / "ignores_alarms.py"), selection=("ps09.1",), timeout=2, budget=15)
     elapsed = time.monotonic() - started
     assert elapsed < 15 + 20, f"the grade took {elapsed:.0f} s against a budget of 15 s (+ start and stop)"
+    assert result.as_dict()["earned"] == 0
+
+
+def test_a_killed_graders_scratch_folder_is_removed_by_the_next_grade(tmp_path, monkeypatch):
+    """The grader's scratch folder carries its pid: one left by a grader that no longer runs (killed
+    with SIGKILL, say) is removed when the next grade starts; a live grader's folder is kept."""
+    import subprocess
+    import tempfile
+
+    from spec import grade as grading
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f"{grading.TMP_PREFIX}{dead.pid}-abc"
+    live = tmp_path / f"{grading.TMP_PREFIX}{__import__('os').getpid()}-def"
+    for folder in (stale, live):
+        (folder / "work").mkdir(parents=True)
+    grading._remove_stale_folders()
+    assert not stale.exists() and live.exists()
+
+
+def test_a_changed_spec_file_during_a_grade_scores_zero(monkeypatch):
+    from spec import grade as grading
+
+    digests = iter([{"spec/catalogue.toml": "a"}, {"spec/catalogue.toml": "b"}])
+    monkeypatch.setattr(grading, "spec_digest", lambda: next(digests))
+    result = grade(str(Path(__file__).resolve().parents[2] / "impl"), selection=("ps09.1-1",))
+    assert result.tampered == ["spec file changed during the grade: spec/catalogue.toml"]
     assert result.as_dict()["earned"] == 0

@@ -217,6 +217,10 @@ def _placement_problems(item, ids, catalogue):
 
 def pytest_runtest_setup(item):
     implementation.ACCESSED.clear()   # names used from here on (fixtures included) belong to this test
+    if item.config.getoption("isolate"):
+        from spec.remote import CHANGED_INPUTS
+
+        CHANGED_INPUTS.clear()
     if item.get_closest_marker("gpu") and not torch.cuda.is_available():
         pytest.skip("CUDA is not available on this machine")
     lost = item.config.stash.get(LOST, {})
@@ -256,6 +260,12 @@ def pytest_runtest_call(item):
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
+    if item.config.getoption("isolate") and report.when == "call" and report.passed and _tier(item) == "robustness":
+        from spec.remote import CHANGED_INPUTS
+
+        if CHANGED_INPUTS:   # isolated mode never copies such a change back: it is reported here
+            report.outcome = "failed"
+            report.longrepr = f"{item.nodeid}: " + "; ".join(dict.fromkeys(CHANGED_INPUTS))
     if call.excinfo is not None and item.config.getoption("isolate") and report.failed:
         from spec.remote import WorkerCrashed
 

@@ -172,7 +172,9 @@ def load(payload: bytes):
 
 def from_wire(tree, handle, depth: int = 0):
     """The reply's tree as the judge's own objects, checked type by type; ``handle(info)`` makes the
-    judge's proxy for a handle. Anything else is a :class:`ChannelError`."""
+    judge's proxy for a handle. Anything else is a :class:`ChannelError`. The tensors of one reply hold
+    at most MAX_FRAME bytes in all, each dense and contiguous: a reply cannot make the judge allocate
+    more than it sent (views of one storage, or zero strides, would)."""
     if depth > MAX_DEPTH:
         raise ChannelError(f"the reply nests deeper than {MAX_DEPTH} levels")
     kind = type(tree)
@@ -219,10 +221,22 @@ def _array(tree, handle, depth) -> np.ndarray:
     return np.frombuffer(data.numpy().tobytes(), dtype=dtype).reshape(shape).copy()
 
 
+_BUDGET = [MAX_FRAME]   # bytes the tensors of the reply being read may still take
+
+
+def new_reply() -> None:
+    """Start the byte budget of a new reply (every tree read from it shares one budget)."""
+    _BUDGET[:] = [MAX_FRAME]
+
+
 def _plain_tensor(tree, handle, depth) -> torch.Tensor:
     data = _field(tree, "data", torch.Tensor)
-    if data.layout != torch.strided:
-        raise ChannelError("a tensor in the reply is not a dense tensor")
+    if data.layout != torch.strided or not data.is_contiguous():
+        raise ChannelError("a tensor in the reply is not a dense, contiguous tensor")
+    size = data.numel() * data.element_size()
+    if size > data.untyped_storage().nbytes() - data.storage_offset() * data.element_size() or size > _BUDGET[0]:
+        raise ChannelError("the tensors of the reply are larger than the reply")
+    _BUDGET[0] -= size
     plain = torch.Tensor.as_subclass(data, torch.Tensor)
     device = _field(tree, "device", str)
     if device != "cpu" and torch.device(device).type == "cuda" and torch.cuda.is_available():

@@ -141,6 +141,7 @@ class Grade:
 
 
 BUDGET_S = 1800.0              # seconds for a whole grade, every restart included
+JUDGE_MEMORY = 8 * 2**30     # address space of the judge: what a reply makes it allocate stays bounded
 FILE_LIMIT = 64 * 2**20       # bytes of any file the spec's child writes, its log included
 SCRATCH_LIMIT = 200 * 2**20   # bytes of a submission's folder copied beside it (helper files, data)
 SKIPPED_IN_COPY = (".git", "__pycache__", ".ipynb_checkpoints", ".venv", ".tox")
@@ -233,6 +234,7 @@ def _limits() -> None:
 
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
+    resource.setrlimit(resource.RLIMIT_AS, (JUDGE_MEMORY, JUDGE_MEMORY))
     ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0)   # PR_SET_PDEATHSIG, SIGKILL
 
 

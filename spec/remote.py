@@ -47,6 +47,10 @@ from spec.worker import PASSED_ON, mutable_leaves
 
 MAX_STARTS = 16                # worker starts in one session (the first included)
 OUTPUT_CAP = 256 * 2**10       # bytes of the worker's stdout and stderr kept; the rest is drained
+#: in-place changes the submission made to the values of the spec's tensor and array arguments during
+#: the running test (cleared before each test): reported as a robustness failure, never copied back, so
+#: that no expected value the spec computes from its own inputs can be steered by the submission
+CHANGED_INPUTS: list[str] = []
 READY_TIMEOUT = 600.0          # seconds a worker may take to import the submission (a notebook has its own budget)
 
 
@@ -68,7 +72,9 @@ class Worker:
         self.hide_reference, self.limits, self.call_timeout = hide_reference, limits, call_timeout
         self.own_scratch = scratch is None
         self.scratch = Path(tempfile.mkdtemp(prefix="spec-worker-")) if scratch is None else Path(scratch)
-        self.prefix, self.as_nobody, self.isolation = sandbox.plan(self.scratch, hide_reference=hide_reference)
+        readable = [Path(p).parent if Path(p).is_file() else Path(p) for p in (target, alias) if p and os.sep in p]
+        self.prefix, self.as_nobody, self.isolation = sandbox.plan(
+            self.scratch, hide_reference=hide_reference, readable=tuple(p for p in readable if p.exists()))
         self.process: subprocess.Popen | None = None
         self.starts, self.generation = 0, 0
         self.load_error: str | None = None
@@ -91,6 +97,8 @@ class Worker:
         from_worker_r, from_worker_w = os.pipe()
         command = [*self.prefix, sys.executable, "-B", "-m", "spec.worker", "--target", self.target,
                    "--fds", f"{to_worker_r},{from_worker_w}"]
+        if self.prefix:
+            command += ["--stage", f"{sandbox.STAGE}:{self.scratch}"]
         if self.alias:
             command += ["--alias", self.alias]
         if self.notebook_budget is not None:
@@ -203,7 +211,7 @@ class Worker:
                 _apply_context(reply["ctx"])
             for item in reply.get("changed", ()):
                 index, state = item
-                _apply_change(leaves[index], channel.from_wire(state, make))
+                _apply_change(leaves[index], channel.from_wire(state, make), f"argument {index} ({op})")
             if "ok" in reply:
                 return channel.from_wire(reply["ok"], make)
             error = reply.get("error")
@@ -216,7 +224,9 @@ class Worker:
             ready, _, _ = select.select([self.receive_fd], [], [], timeout)
             if not ready:
                 raise WorkerCrashed(f"the submission's process did not answer within {timeout:g} s")
-        return channel.load(channel.receive(self.receive_fd))
+        payload = channel.receive(self.receive_fd)
+        channel.new_reply()
+        return channel.load(payload)
 
     def _tail(self) -> str:
         if not self.output:
@@ -259,7 +269,7 @@ def _apply_context(ctx) -> None:
         raise channel.ChannelError("the worker's torch random state is malformed")
     name, keys, pos, has_gauss, cached = tree["numpy"]
     if name != "MT19937" or type(keys) is not np.ndarray or keys.dtype != np.uint32 or keys.shape != (624,) \
-            or type(pos) is not int or type(has_gauss) is not int or type(cached) is not float:
+            or type(pos) is not int or not 0 <= pos <= 624 or has_gauss not in (0, 1) or type(cached) is not float:
         raise channel.ChannelError("the worker's numpy random state is malformed")
     words = tree["random"]
     if type(words) is not list or len(words) != 625 or any(type(w) is not int or not 0 <= w < 2**32 for w in words):
@@ -269,22 +279,19 @@ def _apply_context(ctx) -> None:
     random.setstate((3, tuple(words), None))
 
 
-def _apply_change(leaf, state) -> None:
-    """Give the judge's argument the value the call left it with in the worker."""
+def _apply_change(leaf, state, what: str) -> None:
+    """What the call did to one of the judge's arguments in the worker. A module the spec handed over
+    (a model to train) takes its new state; a tensor its new grad and requires_grad; a change to the
+    values of a tensor or array is recorded in CHANGED_INPUTS, not copied."""
     if type(state) is not dict:
         raise channel.ChannelError("a changed argument's state is not a mapping")
     if isinstance(leaf, np.ndarray):
-        new = state["array"]
-        if type(new) is np.ndarray and new.shape == leaf.shape and leaf.flags.writeable:
-            leaf[...] = new
+        CHANGED_INPUTS.append(f"{what}: the submission changed the values of the spec's array in place")
         return
     if isinstance(leaf, torch.Tensor):
-        value, grad, flag = state["value"], state["grad"], state["requires_grad"]
-        with torch.no_grad():
-            if type(value) is torch.Tensor and value.shape == leaf.shape:
-                leaf.copy_(value.to(leaf.dtype))
-            elif type(value) is torch.Tensor:
-                leaf.data = value.detach().to(leaf.dtype)
+        grad, flag = state["grad"], state["requires_grad"]
+        if state.get("value_changed", True):
+            CHANGED_INPUTS.append(f"{what}: the submission changed the values of the spec's tensor in place")
         if leaf.is_leaf and type(flag) is bool and (leaf.is_floating_point() or leaf.is_complex()):
             leaf.requires_grad_(flag)
         if leaf.is_leaf:

@@ -1,11 +1,12 @@
 """How the worker that runs a submission (spec/worker.py) is confined. Chosen by the judge, stated
 in the grade.
 
-* **bubblewrap** (the Debian package ``bubblewrap``), where user namespaces allow it: the whole
-  filesystem read-only but for the worker's own scratch folder, the reference solutions hidden behind
-  an empty folder (unless the reference is what is graded), no network, its own pid, IPC and UTS
-  namespaces, a new session, and it dies with the judge: nothing the submission starts, ``setsid``
-  children included, outlives it.
+* **bubblewrap** (the Debian package ``bubblewrap``), where user namespaces allow it: a root of its
+  own holding only the system's /usr, a few files of /etc, the interpreter with its packages and the
+  spec, read-only (no checkout, no .git, no reference solutions unless the reference is what is
+  graded); its folder, /tmp and /dev/shm are size-limited tmpfs; no network; its own pid, IPC and
+  UTS namespaces, a new session, and it dies with the judge: nothing the submission starts,
+  ``setsid`` children included, outlives it.
 * **another user**: in bubblewrap the worker is ``nobody`` in a user namespace of its own; without
   bubblewrap, a judge running as root starts it as ``nobody`` where the interpreter is readable to
   others, so that it can write nothing of the checkout or the judge's.
@@ -56,28 +57,70 @@ def _open_to_others(path: Path) -> bool:
         return False
 
 
-def plan(scratch: Path, *, hide_reference: bool) -> tuple[list[str], bool, str]:
-    """(command prefix, whether to drop to the user nobody before exec, what isolation is in force)."""
+SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/passwd", "/etc/group", "/etc/localtime", "/etc/fonts", "/etc/ssl/certs")
+STAGE = "/spec-stage"                 # where, in the sandbox, the host's copy of the worker folder is seen
+SCRATCH_BYTES = 1 << 30               # the worker's folder: a tmpfs of this size
+TMP_BYTES = 256 << 20                 # /tmp and /dev/shm in the sandbox
+
+
+def _python_paths() -> list[str]:
+    """The interpreter, its standard library and every site-packages folder the worker imports from."""
+    import sys
+
+    paths = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix),
+             os.path.dirname(os.path.realpath(sys.executable))}
+    paths.update(os.path.realpath(p) for p in sys.path if p and os.path.isdir(p))
+    project = str(ROOT)
+    kept = sorted(p for p in paths if not (p == project or p.startswith(project + os.sep)))
+    return [p for p in kept if not any(p != q and p.startswith(q + os.sep) for q in kept)]
+
+
+def plan(scratch: Path, *, hide_reference: bool, readable: tuple = ()) -> tuple[list[str], bool, str]:
+    """(command prefix, whether to drop to the user nobody before exec, what isolation is in force).
+
+    In bubblewrap the worker sees a root of its own: the system's /usr, a few files of /etc, the
+    interpreter and its packages, the spec's folder (not the checkout: no impl/ unless the reference is
+    what is graded, no .git), ``readable`` folders (a submission outside the scratch folder), all
+    read-only; its scratch folder, /tmp and /dev/shm are size-limited tmpfs. The host's scratch folder
+    is seen read-only at STAGE: the worker copies it into its own (spec/worker.py --stage)."""
     import sys
 
     if bwrap_works():
         user = "as the user nobody in a user namespace of its own"
-        hidden = ["--tmpfs", str(ROOT / "impl")] if hide_reference else []
-        prefix = [shutil.which("bwrap"), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-                  "--bind", str(scratch), str(scratch), *hidden, "--unshare-user", "--uid", str(NOBODY), "--gid",
-                  str(NOBODY), "--unshare-pid", "--unshare-net", "--unshare-ipc",
-                  "--unshare-uts", "--die-with-parent", "--new-session", "--chdir", str(scratch), "--"]
-        what = (f"a separate worker process {user}, in bubblewrap: read-only filesystem but for its scratch "
-                "folder, no network, own pid namespace that dies with the judge")
-        return prefix, False, what + (", reference solutions hidden" if hide_reference else "") + \
-            "; rlimits on CPU, memory and files"
+        binds = ["--ro-bind", "/usr", "/usr"]
+        for link in ("/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"):
+            if os.path.islink(link):
+                binds += ["--symlink", os.readlink(link), link]
+            elif os.path.isdir(link):
+                binds += ["--ro-bind", link, link]
+        for path in SYSTEM_FILES:
+            binds += ["--ro-bind-try", path, path]
+        for path in _python_paths():
+            binds += ["--ro-bind", path, path]
+        binds += ["--ro-bind", str(ROOT / "spec"), str(ROOT / "spec")]
+        if not hide_reference:
+            binds += ["--ro-bind", str(ROOT / "impl"), str(ROOT / "impl")]
+        for path in readable:
+            binds += ["--ro-bind-try", str(path), str(path)]
+        prefix = [shutil.which("bwrap"), "--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY),
+                  "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
+                  "--new-session", *binds, "--proc", "/proc", "--dev", "/dev",
+                  "--size", str(TMP_BYTES), "--tmpfs", "/dev/shm", "--size", str(TMP_BYTES), "--tmpfs", "/tmp",
+                  "--ro-bind", str(scratch), STAGE, "--size", str(SCRATCH_BYTES), "--tmpfs", str(scratch),
+                  "--chdir", str(scratch), "--"]
+        what = (f"a separate worker process {user}, in bubblewrap: a root of its own holding only the system, "
+                "the interpreter and the spec, read-only (the checkout, its .git and the reference solutions "
+                f"are not there{'' if hide_reference else ', but for the reference itself'}), its folder, /tmp "
+                "and /dev/shm size-limited, no network, own pid namespace that dies with the judge")
+        return prefix, False, what + "; rlimits on CPU, memory and files"
     as_nobody = os.geteuid() == 0 and _open_to_others(Path(sys.executable))
     user = "as the user nobody" if as_nobody else "as the judge's own user"
     what = (f"a separate worker process {user}, in its own process group, with rlimits on CPU, memory and files "
             "(bubblewrap is not available here: ")
     shielded = ("the checkout is not writable to it" if as_nobody
                 else "files the judge's user can write are not shielded")
-    return [], as_nobody, what + shielded + "; network and setsid grandchildren are not contained)"
+    return [], as_nobody, what + shielded + "; network, reading the reference and setsid grandchildren are not " \
+        "contained)"
 
 
 def preexec(limits: Limits, as_nobody: bool):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import builtins
 import io
+import os
 import pickle
 import random
 import sys
@@ -39,8 +40,16 @@ def main(argv=None) -> int:
     parser.add_argument("--fds", required=True)
     parser.add_argument("--alias", default=None)
     parser.add_argument("--notebook-budget", type=float, default=None)
+    parser.add_argument("--stage", default=None, metavar="FROM:TO",
+                        help="copy the folder FROM (read-only) into TO (the worker's own) before loading")
     args = parser.parse_args(argv)
     read_fd, write_fd = (int(fd) for fd in args.fds.split(","))
+    if args.stage:
+        import shutil
+
+        source, _, destination = args.stage.partition(":")
+        shutil.copytree(source, destination, symlinks=True, dirs_exist_ok=True)
+    os.makedirs(os.path.join(os.environ.get("HOME", "."), "mpl"), exist_ok=True)
 
     import torch
 
@@ -250,7 +259,8 @@ def _changed(leaf, old):
         now_grad = leaf.grad.detach() if leaf.grad is not None else None
         if _same(leaf.detach(), value) and _same(now_grad, grad) and leaf.requires_grad == flag:
             return None
-        return {"value": leaf.detach(), "grad": now_grad, "requires_grad": bool(leaf.requires_grad)}
+        return {"value": leaf.detach(), "grad": now_grad, "requires_grad": bool(leaf.requires_grad),
+                "value_changed": not _same(leaf.detach(), value)}
     states, grads = old
     now = leaf.state_dict()
     now_grads = {k: (p.grad.detach() if p.grad is not None else None) for k, p in leaf.named_parameters()}

@@ -292,6 +292,12 @@ HOSTILE_CASES = {
     # time and resources: alarms ignored, 200 MB of output, 64 threads, 64 GiB asked for
     "ignores_alarms": Hostile(HOSTILE / "ignores_alarms.py", 0, timeout=2, budget=120),
     "flood_and_threads": Hostile(HOSTILE / "flood_and_threads.py", 0),
+    # found by attacking the grader: expected values steered through in-place changes to the arguments,
+    # the reference read from the checkout's .git or another copy, a reply that would make the judge
+    # allocate 5 GB, the disk and /dev/shm filled
+    "mutate_inputs": Hostile(HOSTILE / "mutate_inputs.py", 0),
+    "read_reference": Hostile(HOSTILE / "read_reference.py", 0),
+    "channel_bomb": Hostile(HOSTILE / "channel_bomb.py", 0),
     # global state changed at import (the reference otherwise)
     "global_state_at_import": Hostile(IMPLS / "global_state_at_import.py", 5, hide_reference=False),
 }
@@ -321,9 +327,10 @@ def test_hostile_submission_earns_its_honest_part_and_harms_nothing(name, tmp_pa
     assert data["earned"] == case.earned, {r["id"]: r["failures"][:1] for r in result.exercise_rows()}
     assert digest() == before and not (spec_dir / "conftest.py").exists(), "the spec changed on disk"
     assert elapsed < case.budget + 60, f"{elapsed:.0f} s against a budget of {case.budget:g} s"
-    assert "bubblewrap" in result.isolation and (("reference solutions hidden" in result.isolation)
+    assert "bubblewrap" in result.isolation and (("but for the reference itself" not in result.isolation)
                                                  == case.hide_reference)
     written = (tmp_path / "out" / "grade.json").read_bytes()
+    assert b"def derivative" not in written and b"autograd.grad" not in written, "the reference leaked"
     time.sleep(6 if name == "outlive_the_grade" else 0.5)
     assert (tmp_path / "out" / "grade.json").read_bytes() == written, "the report changed after the grade"
     mine = str(os.getpid())

@@ -42,13 +42,15 @@ class _ForbiddenEngine:
         self.rule = rule
 
     def __getattr__(self, name):
-        raise RuleViolation(f"the sheet forbids {self.rule} here, but the solution ran the autograd "
-                            f"engine ({name}: loss.backward(), torch.autograd.grad or torch.func)")
+        raise RuleViolation(f"got a run of the autograd engine ({name}: loss.backward(), torch.autograd.grad "
+                            f"or torch.func), but the result should be computed without it [the sheet forbids "
+                            f"{self.rule} here]")
 
 
 def _raiser(rule: str, entry: str):
     def forbidden(*args, **kwargs):
-        raise RuleViolation(f"the sheet forbids {rule} here, but the solution called {entry}")
+        raise RuleViolation(f"got a call of {entry}, but the result should be computed without it "
+                            f"[the sheet forbids {rule} here]")
     return forbidden
 
 
@@ -221,8 +223,8 @@ def require(*entry_points: str, rule: str, forbidden: tuple[str, ...] = ()) -> I
         yield seen
     missing = [e for e in entry_points if e not in seen]
     if missing:
-        raise RuleViolation(f"the sheet asks to {rule}, but the solution never ran {' or '.join(missing)} "
-                            f"({_HOW[missing[0]]})")
+        raise RuleViolation(f"got a solution that never ran {' or '.join(missing)} ({_HOW[missing[0]]}), "
+                            f"but the result should be computed with it [the sheet asks to {rule}]")
 
 
 _HOW = {"autograd": "no .backward(), torch.autograd.grad or torch.func transform was run",

@@ -333,6 +333,45 @@ def test_first_iterates_equal_two_gd_steps(impl, shape):
     assert_close(got2, path[2], f"w2, X {shape}", tol=Tolerance(1e-9, 1e-9))
 
 
+def exact_problem(rng, n, d):
+    """A random problem of small integers and a rational step, full column rank (n >= d)."""
+    while True:
+        X = sp.Matrix(n, d, lambda i, j: int(rng.integers(-3, 4)))
+        if X.rank() == d:
+            break
+    y = sp.Matrix(n, 1, lambda i, _: int(rng.integers(-5, 6)))
+    w0 = sp.Matrix(d, 1, lambda i, _: sp.Rational(int(rng.integers(-9, 10)), 4))
+    return X, y, w0, 1 / (X.T * X).trace()   # rational, and below 2/lambda_max (trace >= lambda_max)
+
+
+@exercise("dl-a1.q5b", "dl-a1.q5c")
+@pytest.mark.parametrize("n, d", [(2, 1), (3, 2), (4, 3), (5, 2), (6, 4)], ids=str)
+def test_iterates_equal_the_sympy_closed_form(impl, n, d):
+    """w_k = (I - alpha A)^k (w_0 - w*) + w* with A = X^T X and w* = A^-1 X^T y, derived exactly in
+    sympy (checked against k exact gradient steps) on random shapes, then compared with w_1, w_2
+    (5(b)) and w_k (5(c)) of the implementation."""
+    rng = np.random.default_rng(100 + 10 * n + d)
+    X, y, w0, alpha = exact_problem(rng, n, d)
+    A = X.T * X
+    w_star = A.solve(X.T * y)
+    step = sp.eye(d) - alpha * A
+    exact, w = [], w0
+    for k in range(8):
+        closed = step**k * (w0 - w_star) + w_star
+        assert closed == w, f"sympy: closed form != {k} exact GD steps"   # exact rationals
+        exact.append(np.array(closed, dtype=np.float64).ravel())
+        w = w - alpha * X.T * (X * w - y)
+    Xf, yf, w0f = (torch.tensor(np.array(m, dtype=np.float64)) for m in (X, y.T, w0.T))
+    yf, w0f = yf.ravel(), w0f.ravel()
+    magnitude = float(np.max(np.abs(exact)))   # rounding is relative to the numbers involved, not to 1
+    got1, got2 = impl.gd_first_iterates(Xf, yf, w0f, float(alpha))
+    assert_close(got1, exact[1], f"w1 vs sympy, X {n}x{d}", tol=Tolerance(1e-9, 1e-12), scale=magnitude)
+    assert_close(got2, exact[2], f"w2 vs sympy, X {n}x{d}", tol=Tolerance(1e-9, 1e-12), scale=magnitude)
+    for k in (0, 1, 3, 7):
+        assert_close(impl.gd_iterate(Xf, yf, w0f, float(alpha), k), exact[k], f"w_{k} vs sympy, X {n}x{d}",
+                     tol=Tolerance(1e-9, 1e-12), scale=magnitude)
+
+
 @exercise("dl-a1.q5c")
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("fraction", [0.1, 0.5, 0.99, 1.3])

@@ -344,12 +344,10 @@ def exact_problem(rng, n, d):
     return X, y, w0, 1 / (X.T * X).trace()   # rational, and below 2/lambda_max (trace >= lambda_max)
 
 
-@exercise("dl-a1.q5b", "dl-a1.q5c")
-@pytest.mark.parametrize("n, d", [(2, 1), (3, 2), (4, 3), (5, 2), (6, 4)], ids=str)
-def test_iterates_equal_the_sympy_closed_form(impl, n, d):
+def sympy_iterates(n, d):
     """w_k = (I - alpha A)^k (w_0 - w*) + w* with A = X^T X and w* = A^-1 X^T y, derived exactly in
-    sympy (checked against k exact gradient steps) on random shapes, then compared with w_1, w_2
-    (5(b)) and w_k (5(c)) of the implementation."""
+    sympy (checked against k exact gradient steps) on random shapes: the problem in float64, the
+    exact iterates w_0 ... w_7 and the magnitude of the numbers involved."""
     rng = np.random.default_rng(100 + 10 * n + d)
     X, y, w0, alpha = exact_problem(rng, n, d)
     A = X.T * X
@@ -364,11 +362,27 @@ def test_iterates_equal_the_sympy_closed_form(impl, n, d):
     Xf, yf, w0f = (torch.tensor(np.array(m, dtype=np.float64)) for m in (X, y.T, w0.T))
     yf, w0f = yf.ravel(), w0f.ravel()
     magnitude = float(np.max(np.abs(exact)))   # rounding is relative to the numbers involved, not to 1
-    got1, got2 = impl.gd_first_iterates(Xf, yf, w0f, float(alpha))
+    return Xf, yf, w0f, float(alpha), exact, magnitude
+
+
+SYMPY_SHAPES = [(2, 1), (3, 2), (4, 3), (5, 2), (6, 4)]
+
+
+@exercise("dl-a1.q5b")
+@pytest.mark.parametrize("n, d", SYMPY_SHAPES, ids=str)
+def test_first_iterates_equal_the_sympy_closed_form(impl, n, d):
+    Xf, yf, w0f, alpha, exact, magnitude = sympy_iterates(n, d)
+    got1, got2 = impl.gd_first_iterates(Xf, yf, w0f, alpha)
     assert_close(got1, exact[1], f"w1 vs sympy, X {n}x{d}", tol=Tolerance(1e-9, 1e-12), scale=magnitude)
     assert_close(got2, exact[2], f"w2 vs sympy, X {n}x{d}", tol=Tolerance(1e-9, 1e-12), scale=magnitude)
+
+
+@exercise("dl-a1.q5c")
+@pytest.mark.parametrize("n, d", SYMPY_SHAPES, ids=str)
+def test_iterate_equals_the_sympy_closed_form(impl, n, d):
+    Xf, yf, w0f, alpha, exact, magnitude = sympy_iterates(n, d)
     for k in (0, 1, 3, 7):
-        assert_close(impl.gd_iterate(Xf, yf, w0f, float(alpha), k), exact[k], f"w_{k} vs sympy, X {n}x{d}",
+        assert_close(impl.gd_iterate(Xf, yf, w0f, alpha, k), exact[k], f"w_{k} vs sympy, X {n}x{d}",
                      tol=Tolerance(1e-9, 1e-12), scale=magnitude)
 
 

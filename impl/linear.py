@@ -280,4 +280,4 @@ def consistent_momentum_options(curves: dict[float, list[float]]) -> list[str]:
     """ps09 2.5: the options whose four momenta all give converging curves (the figure's curves
     all fall). mu >= 1 keeps every past gradient (no decay) and mu > 1 amplifies them: those curves
     blow up or oscillate, which rules out every option that contains such a mu."""
-    return [key for key, mus in MOMENTUM_OPTIONS.items() if all(converging(curves[m]) and m >= 0 for m in mus)]
+    return [key for key, mus in MOMENTUM_OPTIONS.items() if all(converging(curves[m]) for m in mus)]

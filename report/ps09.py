@@ -51,15 +51,40 @@ def separation(curves: dict, mus) -> float:
     return min(gaps)
 
 
-def momentum_answer(options: dict, converging: list[str], separations: dict, threshold: float = 0.1) -> tuple[str, str]:
+def unsettled_curves(options: dict, converging: list[str], curves: dict) -> dict:
+    """For each option ruled out: (mu, first loss, last loss) of its first momentum whose measured
+    curve does not converge (the last loss ``nan`` or ``inf`` where the run overflowed)."""
+    found = {}
+    for key, mus in options.items():
+        if key in converging:
+            continue
+        for mu in mus:
+            curve = np.asarray(curves[mu], dtype=float)
+            if not (np.isfinite(curve).all() and curve[-1] < 0.1 * curve[0]):
+                found[key] = (mu, float(curve[0]), float(curve[-1]))
+                break
+    return found
+
+
+def momentum_answer(options: dict, converging: list[str], separations: dict, threshold: float = 0.1,
+                    unsettled: dict | None = None) -> tuple[str, str]:
     """2.5: one option, and the sentence that says why, from which options converge and how separate
-    their curves are. Returns (option key, sentence)."""
+    their curves are; ``unsettled`` (from :func:`unsettled_curves`) names the measured curve that
+    rules each other option out. Returns (option key, sentence)."""
     names = ", ".join(f"({k})" for k in converging)
     ruled_out = [k for k in options if k not in converging]
     plural = len(ruled_out) > 1
-    why_out = (f"Option{'s' if plural else ''} {', '.join(f'({k})' for k in ruled_out)} "
-               f"contain{'' if plural else 's'} a momentum whose curve does not converge (mu >= 1 never forgets a "
-               f"gradient, mu > 1 and mu < 0 blow up or oscillate). " if ruled_out else "")
+    if ruled_out and unsettled:
+        def one(k):
+            if k not in unsettled:
+                return f"({k})"
+            mu, first, last = unsettled[k]
+            end = f"ends at {last:.3g}" if math.isfinite(last) else "overflows"
+            return f"({k}) by mu = {mu:g}, whose curve starts at {first:.3g} and {end}"
+        why_out = ("Ruled out by a measured curve that does not converge: " + "; ".join(map(one, ruled_out)) + ". ")
+    else:
+        why_out = (f"Option{'s' if plural else ''} {', '.join(f'({k})' for k in ruled_out)} "
+                   f"contain{'' if plural else 's'} a momentum whose curve does not converge. " if ruled_out else "")
     if not converging:
         best = max(options, key=lambda k: separations.get(k, -math.inf))
         return best, (why_out + f"No option's four curves all converge in this run, so the curves cannot "
@@ -156,7 +181,8 @@ def build(opts: Options, out: Path, progress) -> Section:
     separations = {k: separation(curves, options[k]) for k in options}
     for k in options:
         s.num("2.5", f"separation ({k})", separations[k])
-    choice, sentence = momentum_answer(options, converging, separations)
+    unsettled = unsettled_curves(options, converging, curves)
+    choice, sentence = momentum_answer(options, converging, separations, unsettled=unsettled)
     panels = converging or [choice]
 
     def momentum_plot(figure):

@@ -66,10 +66,21 @@ def _loosest(first: Tolerance, second: Tolerance | None) -> Tolerance:
     return first if second is None else Tolerance(max(first.rtol, second.rtol), max(first.atol, second.atol))
 
 
+class SpecDefect(Exception):
+    """A comparison that could not fail: the spec's own mistake, reported as an error (never as the
+    implementation's failure, never as a pass)."""
+
+
 def assert_close(got, expected, what: str, *, dtype: torch.dtype = torch.float64,
-                 tol: Tolerance | None = None) -> None:
+                 tol: Tolerance | None = None, scale: float | str | None = None) -> None:
     """``got`` equals ``expected`` within the tolerance of ``dtype`` (or ``tol``), loosened to the
-    precision of ``got``'s own dtype where that is lower, shape included."""
+    precision of ``got``'s own dtype where that is lower, shape included.
+
+    ``scale``: the magnitude the absolute tolerance is relative to (``atol * scale``), for values
+    that are legitimately tiny, such as a gradient of (3/4)^L; ``scale="expected"`` takes the largest
+    ``|expected|``. A comparison in which every nonzero expected entry and every difference sit under
+    the absolute tolerance checks nothing (returning zeros would pass): that raises
+    :class:`SpecDefect`, naming the comparison."""
     __tracebackhide__ = True
     tol = tol or _loosest(tolerance(dtype), _precision_of(got))
     if isinstance(got, torch.Tensor) and got.requires_grad:
@@ -77,7 +88,12 @@ def assert_close(got, expected, what: str, *, dtype: torch.dtype = torch.float64
     g, e = _to_numpy(got), _to_numpy(expected)
     if g.shape != e.shape:
         raise AssertionError(f"got shape {g.shape}, but should be shape {e.shape} [{what}]")
+    if scale is not None:
+        magnitude = float(np.max(np.abs(e), initial=0.0)) if scale == "expected" else float(scale)
+        tol = Tolerance(tol.rtol, tol.atol * max(magnitude, np.finfo(np.float64).tiny))
     close = np.isclose(g, e, rtol=tol.rtol, atol=tol.atol, equal_nan=False)
+    if close.all():
+        _refuse_vacuous(g, e, tol, what)
     if not close.all():
         first = tuple(int(i) for i in np.argwhere(~close)[0]) if close.ndim else ()
         raise AssertionError(
@@ -85,6 +101,15 @@ def assert_close(got, expected, what: str, *, dtype: torch.dtype = torch.float64
             f"{int((~close).sum())} of {close.size} entries differ, first at index {first}: "
             f"{g[first]!r} vs {e[first]!r} (rtol={tol.rtol:g}, atol={tol.atol:g})"
         )
+
+
+def _refuse_vacuous(g: np.ndarray, e: np.ndarray, tol: Tolerance, what: str) -> None:
+    nonzero = e[e != 0]
+    if nonzero.size and np.all(np.abs(nonzero) <= tol.atol) and np.all(np.abs(g - e) <= tol.atol):
+        raise SpecDefect(
+            f"vacuous comparison [{what}]: every nonzero expected value (largest "
+            f"{float(np.max(np.abs(nonzero))):.3g}) lies under atol={tol.atol:g}, so any value as small "
+            "would pass; compare at the expected value's own scale (assert_close(..., scale=...))")
 
 
 def assert_equal(got, expected, what: str) -> None:

@@ -209,6 +209,9 @@ class Worker:
         try:
             if "ctx" in reply:
                 _apply_context(reply["ctx"])
+            seen = reply.get("seen", [])
+            if type(seen) is list and all(type(name) is str for name in seen):
+                rules.note_seen(seen)   # what the sheet's "use ..." rules observed in the worker
             for item in reply.get("changed", ()):
                 index, state = item
                 _apply_change(leaves[index], channel.from_wire(state, make), f"argument {index} ({op})")
@@ -257,7 +260,7 @@ def _context() -> dict:
     return {"rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
                     "random": (version, keys, gauss)},
             "dtype": str(torch.get_default_dtype()).removeprefix("torch."), "grad": torch.is_grad_enabled(),
-            "rules": list(rules.ACTIVE)}
+            "rules": rules.active()}
 
 
 def _apply_context(ctx) -> None:

@@ -18,7 +18,7 @@ import torch
 
 from spec import data as datasets
 from spec.asserts import assert_close, assert_equal, assert_tensor
-from spec.rules import forbid
+from spec.rules import forbid, require
 from spec.tolerances import Tolerance
 
 exercise = pytest.mark.exercise
@@ -71,7 +71,7 @@ def reference(x, y, params):
 def test_forward_equals_nn_reference(impl, case, seed_):
     x, y, params = problem(case, seed_)
     logits, _, _, _ = reference(x, y, params)
-    with forbid(*RULES):
+    with require("softmax", rule="use torch.softmax() in the forward pass", forbidden=RULES):
         cache = impl.manual_forward(x, params)
     assert_tensor(cache.logits, "logits", shape=(case.n, case.c))
     assert_close(cache.logits, logits, f"logits vs nn.Linear [{case!r}]")
@@ -103,7 +103,7 @@ def test_softmax_of_large_logits(impl, dtype):
 def test_forward_in_float32(impl, case):
     x, y, params = problem(case, 5, torch.float32)
     logits, _, _, _ = reference(x.double(), y, {k: v.double() for k, v in params.items()})
-    with forbid(*RULES):
+    with require("softmax", rule="use torch.softmax() in the forward pass", forbidden=RULES):
         cache = impl.manual_forward(x, params)
     assert cache.logits.dtype == torch.float32
     assert_close(cache.logits, logits, "float32 logits", dtype=torch.float32)
@@ -243,3 +243,39 @@ def test_snapshots_and_decision_grid(impl):
     assert_close(p1.ravel(), torch.softmax(logits, 1)[:, 1], "grid probabilities", dtype=torch.float32)
     first = history.snapshots[0]
     assert not torch.equal(first["W1"], history.params["W1"]), "snapshots must be copies, not the live tensors"
+
+
+# ------------------------------------------------------------- extreme but legal: logits ~ 200
+def logits_near_200(dtype):
+    """torch.softmax (which the sheet asks for) is stable where exp(logit) overflows: exp(200) is
+    inf in float32. A net whose logits reach +-200, the regime of a badly scaled or long-trained net."""
+    x, y, params = problem(Case(12, 3, 8, 3), 11)
+    params["W2"] = params["W2"] * 40 / params["W2"].abs().max()
+    params["W1"] = params["W1"] * 3
+    logits, _, expected, _ = reference(x, y, params)
+    assert float(logits.abs().max()) > 150, "the construction should reach logits near 200"
+    return x.to(dtype), y, {k: v.to(dtype) for k, v in params.items()}, logits, expected
+
+
+@exercise("moons.manual-forward")
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
+def test_forward_with_logits_near_200(impl, dtype):
+    x, _, params, logits, _ = logits_near_200(dtype)
+    with require("softmax", rule="use torch.softmax() in the forward pass", forbidden=RULES):
+        cache = impl.manual_forward(x, params)
+    assert bool(torch.isfinite(cache.probs).all()), f"softmax of logits ~200 gave {cache.probs}"
+    assert_close(cache.probs, torch.softmax(logits, 1), f"softmax probabilities at logits ~200 ({dtype})",
+                 dtype=dtype)
+
+
+@exercise("moons.manual-backward")
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
+def test_backward_with_logits_near_200(impl, dtype):
+    x, y, params, _, expected = logits_near_200(dtype)
+    with forbid(*RULES), torch.no_grad():
+        grads = impl.manual_backward(x, y, params, impl.manual_forward(x, params))
+    tol = Tolerance(1e-10, 1e-10) if dtype == torch.float64 else Tolerance(1e-3, 1e-4)
+    for name in NAMES:
+        assert bool(torch.isfinite(grads[name]).all()), f"dL/d{name} not finite at logits ~200"
+        assert_close(grads[name], expected[name], f"dL/d{name} at logits ~200 ({dtype})", tol=tol,
+                     scale="expected")

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from spec.asserts import assert_close, assert_equal, assert_tensor
 from spec.observe import count_macs
-from spec.rules import forbid
+from spec.rules import forbid, forbidding, requiring
 from spec.tolerances import Tolerance
 
 exercise = pytest.mark.exercise
@@ -76,6 +76,16 @@ def make_net(case: NetCase, seed: int, dtype=torch.float64):
 SEEDS = [0, 1, 2]
 
 
+def closed_form(function):
+    """(a) asks to derive the gradients: the closed forms run with autograd patched to raise."""
+    return forbidding(function, "autograd")
+
+
+def by_autograd(function):
+    """2(b): "use torch autograd" to compute the Jacobian; a hand-written chain rule fails here."""
+    return requiring(function, "autograd", rule="compute the Jacobian with torch autograd")
+
+
 # ------------------------------------------------------------------------------- dl-a1.q1a
 @exercise("dl-a1.q1a")
 def test_sympy_log_cosh_derivative_is_tanh():
@@ -118,7 +128,7 @@ def sympy_gradients(n: int, d: int, k: int, values: dict) -> dict[str, np.ndarra
 def test_closed_forms_equal_sympy(impl, n, d, k, seed):
     x, y, params = make_net(NetCase("", n, d, k, "gaussian"), seed)
     expected = sympy_gradients(n, d, k, {"x": x, "y": y, **params})
-    got = impl.logcosh_gradients(x, y, params)
+    got = closed_form(impl.logcosh_gradients)(x, y, params)
     for name in GRAD_NAMES:
         assert_tensor(got[name], f"dJ/d{name}", shape=expected[name].shape)
         assert_close(got[name], expected[name], f"dJ/d{name}, N={n} D={d} K={k}")
@@ -133,7 +143,7 @@ def test_closed_forms_equal_autograd(impl, case, seed):
     wrong closed form costs (a) alone, not (b)'s or (c)'s own code."""
     x, y, params = make_net(case, seed)
     expected = ref_gradients(x, y, params)
-    got = impl.logcosh_gradients(x, y, params)
+    got = closed_form(impl.logcosh_gradients)(x, y, params)
     for name in GRAD_NAMES:
         assert_close(got[name], expected[name], f"closed-form dJ/d{name} vs autograd [{case.id}]")
 
@@ -148,7 +158,8 @@ def test_net_autograd_gradients_and_cost(impl, case):
     x, y, params = make_net(case, seed=7)
     expected = ref_gradients(x, y, params)
     with forbid("nn.Module"):
-        got = impl.logcosh_autograd_gradients(x, y, params)
+        got = requiring(impl.logcosh_autograd_gradients, "autograd",
+                        rule="compute (b)'s gradients with pytorch's autograd")(x, y, params)
         cost = impl.logcosh_cost(x, y, *(params[n] for n in PARAMS))
         y_hat = impl.logcosh_forward(x, *(params[n] for n in PARAMS))
     for name in GRAD_NAMES:
@@ -165,7 +176,7 @@ def test_net_inputs_are_not_modified(impl):
     x, y, params = make_net(NET_CASES[0], seed=3)
     copies = {k: v.clone() for k, v in params.items()}
     impl.logcosh_autograd_gradients(x, y, params)
-    impl.logcosh_gradients(x, y, params)
+    closed_form(impl.logcosh_gradients)(x, y, params)
     for name, value in params.items():
         assert not value.requires_grad and value.grad is None, f"params[{name!r}] was changed"
         assert_close(value, copies[name], f"params[{name!r}] untouched")
@@ -371,7 +382,7 @@ def expected_jac_shape(case: JacCase):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_autograd_jacobian_equals_jacrev(impl, case, seed):
     x, weights = jac_inputs(case, seed)
-    got = impl.jacobian_autograd(x, weights)
+    got = by_autograd(impl.jacobian_autograd)(x, weights)
     assert_tensor(got, "jacobian_autograd", shape=expected_jac_shape(case))
     assert_close(got, ref_jacobian(x, weights), f"autograd Jacobian vs torch.func.jacrev [{case.id}]")
 
@@ -396,7 +407,7 @@ def test_autograd_jacobian_equals_sympy(impl, depth, seed):
     f = sp.Matrix(weights["WF"].numpy()) * h
     point = np.random.default_rng(seed).normal(size=d)
     expected = np.array(f.jacobian(xs).evalf(30, subs=dict(zip(xs, point, strict=True))), dtype=np.float64)
-    got = impl.jacobian_autograd(torch.as_tensor(point), weights)
+    got = by_autograd(impl.jacobian_autograd)(torch.as_tensor(point), weights)
     assert_close(got, expected, f"sympy Jacobian, L={depth}")
 
 
@@ -594,3 +605,27 @@ def test_timing_on_cuda_is_refused_without_cuda(impl):
 def test_timing_on_cuda(impl):
     records = impl.time_jacobians((3,), batch=64, device="cuda", min_run_time=0.05)
     assert all(r["device"] == "cuda" and r["seconds"] > 0 for r in records)
+
+
+# ------------------------------------------------- extreme but legal: residuals beyond cosh's range
+@exercise("dl-a1.q1a", "dl-a1.q1b")
+@pytest.mark.parametrize("dtype, residual", [(torch.float64, 800.0), (torch.float64, 5e4),
+                                             (torch.float32, 100.0), (torch.float32, 1e3)], ids=str)
+@pytest.mark.robustness
+def test_log_cosh_beyond_the_overflow_of_cosh(impl, dtype, residual):
+    """cosh(r) overflows for |r| > 710 in float64 and > 89 in float32, while log cosh(r) ~ |r| - log 2
+    is a modest number: the cost and both gradients must stay finite and right there."""
+    x, y, params = make_net(NetCase("", 6, 3, 4, "gaussian"), 3)
+    y = y.sign() * residual + torch.arange(6, dtype=torch.float64)   # residuals of both signs
+    expected_cost = ref_cost(x, y, *(params[n] for n in PARAMS))
+    expected = ref_gradients(x, y, params)
+    x_, y_, p_ = x.to(dtype), y.to(dtype), {k: v.to(dtype) for k, v in params.items()}
+    cost = impl.logcosh_cost(x_, y_, *(p_[n] for n in PARAMS))
+    assert bool(torch.isfinite(torch.as_tensor(cost))), f"J = {cost} at residuals ~{residual:g} ({dtype})"
+    assert_close(cost, expected_cost, f"J at residuals ~{residual:g} ({dtype})", dtype=dtype)
+    for source, got in (("closed form", closed_form(impl.logcosh_gradients)(x_, y_, p_)),
+                        ("autograd", impl.logcosh_autograd_gradients(x_, y_, p_))):
+        for name in GRAD_NAMES:
+            assert bool(torch.isfinite(got[name]).all()), f"{source} dJ/d{name} not finite ({dtype})"
+            assert_close(got[name], expected[name], f"{source} dJ/d{name} at residuals ~{residual:g}",
+                         dtype=dtype, scale="expected")

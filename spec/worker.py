@@ -105,8 +105,9 @@ class Server:
         leaves = mutable_leaves((args, kwargs), skip=resolved)
         before = [_snapshot(leaf) for leaf in leaves]
         try:
-            with self.context(request["ctx"]):
+            with self.context(request["ctx"]) as seen:
                 result = self.perform(request["op"], request.get("target"), args, kwargs)
+            reply["seen"] = sorted(seen)
             reply["ok"] = channel.to_wire(result, self.keep)
         except BaseException as exc:
             reply["error"] = _describe(exc)
@@ -171,8 +172,9 @@ class Server:
             random.setstate(rng["random"])
         torch.set_default_dtype(getattr(torch, ctx.get("dtype", "float32")))
         torch.set_grad_enabled(bool(ctx.get("grad", True)))
-        names = tuple(ctx.get("rules", ()))
-        return rules.forbid(*names) if names else contextlib.nullcontext()
+        forbidden, observed = ctx.get("rules", ((), ()))
+        return rules.guarded(tuple(forbidden), tuple(observed)) if forbidden or observed \
+            else contextlib.nullcontext(set())
 
     def leave(self) -> dict:
         """The random state the call left (the judge continues from it, as in one process), then the

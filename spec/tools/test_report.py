@@ -387,6 +387,20 @@ def test_momentum_answer_is_a_single_option_chosen_by_the_numbers():
     assert choice == "b" and "cannot decide" in text
 
 
+def test_momentum_ruled_out_options_are_named_with_their_measured_curves():
+    """The sentence that rules options out states what was measured, never a rule of thumb such as
+    'mu < 0 blows up' (in the sheet's run mu = -1 settles)."""
+    options = {"d": (0.2, 0.4), "f": (-1.0, 2.0)}
+    settling = [10.0, 0.5]
+    for curves, named in (({0.2: settling, 0.4: settling, -1.0: settling, 2.0: [10.0, float("nan")]},
+                           "mu = 2, whose curve starts at 10 and overflows"),
+                          ({0.2: settling, 0.4: settling, -1.0: [10.0, 9.0], 2.0: [10.0, float("nan")]},
+                           "mu = -1, whose curve starts at 10 and ends at 9")):
+        unsettled = ps09.unsettled_curves(options, ["d"], curves)
+        _, text = ps09.momentum_answer(options, ["d"], {"d": 1.0, "f": 0.0}, unsettled=unsettled)
+        assert named in text and "mu < 0" not in text and "blow up" not in text
+
+
 def test_nn_linear_answer_follows_the_table():
     same = {"zero": {"early": (1.84, 0.53), "final": (1.72, 1.128)},
             "module": {"early": (1.84, 0.53), "final": (1.72, 1.128)},

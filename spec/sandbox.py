@@ -104,9 +104,9 @@ def plan(scratch: Path, *, hide_reference: bool, readable: tuple = ()) -> tuple[
             binds += ["--ro-bind-try", str(path), str(path)]
         prefix = [shutil.which("bwrap"), "--unshare-user", "--uid", str(NOBODY), "--gid", str(NOBODY),
                   "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
-                  "--new-session", *binds, "--proc", "/proc", "--dev", "/dev",
+                  "--new-session", "--proc", "/proc", "--dev", "/dev",   # tmpfs first: binds may lie under /tmp
                   "--size", str(TMP_BYTES), "--tmpfs", "/dev/shm", "--size", str(TMP_BYTES), "--tmpfs", "/tmp",
-                  "--ro-bind", str(scratch), STAGE, "--size", str(SCRATCH_BYTES), "--tmpfs", str(scratch),
+                  *binds, "--ro-bind", str(scratch), STAGE, "--size", str(SCRATCH_BYTES), "--tmpfs", str(scratch),
                   "--chdir", str(scratch), "--"]
         what = (f"a separate worker process {user}, in bubblewrap: a root of its own holding only the system, "
                 "the interpreter and the spec, read-only (the checkout, its .git and the reference solutions "

@@ -64,7 +64,8 @@ def test_derivative_of_f_equals_sympy(impl, point):
 @given(point=st.floats(-1e4, 1e4, **finite))
 def test_derivative_of_f_on_the_real_line(impl, point):
     expected = oracles.numeric(oracles.derivative(oracles.PS09_F))(point)
-    assert_close(by_backward(impl.derivative)(impl.ps09_f, point), expected, f"f'({point!r})")
+    # f'(x) ~ 4 / x^3 far from 5: compared at its own scale, whatever the dtype of the answer
+    assert_close(by_backward(impl.derivative)(impl.ps09_f, point), expected, f"f'({point!r})", scale="expected")
 
 
 @exercise("ps09.1-1")

@@ -163,7 +163,8 @@ def test_net_autograd_gradients_and_cost(impl, case):
         cost = impl.logcosh_cost(x, y, *(params[n] for n in PARAMS))
         y_hat = impl.logcosh_forward(x, *(params[n] for n in PARAMS))
     for name in GRAD_NAMES:
-        assert_close(got[name], expected[name], f"autograd dJ/d{name} [{case.id}]")
+        # saturated units give gradients far below atol: compared at their own scale
+        assert_close(got[name], expected[name], f"autograd dJ/d{name} [{case.id}]", scale="expected")
     assert_close(cost, ref_cost(x, y, *(params[n] for n in PARAMS)), f"J [{case.id}]")
     r = (y_hat - y).double().numpy()
     assert_close(cost, np.mean([float(sp.log(sp.cosh(sp.Float(v, 40)))) for v in r]),

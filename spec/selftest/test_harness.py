@@ -61,7 +61,9 @@ WRONG = [
     WrongCase("moons_weight_norms.py", "moons", {"moons.grad-norms"}, keyword="recorded_per_step"),
     WrongCase("moons_test_accuracy_on_train.py", "moons", {"moons.baseline"}, keyword="baseline_reaches"),
     WrongCase("compare_ignores_seed.py", "moons", {"moons.deep"}, keyword="comparison_is_reproducible"),
-    WrongCase("softmax_without_max_shift.py", "moons.manual", {"moons.manual-forward"}, ("moons.manual-backward",)),
+    # the backward pass at logits ~200 runs on the forward pass's cache: its nan spreads to (b)
+    WrongCase("softmax_without_max_shift.py", "moons.manual", {"moons.manual-forward", "moons.manual-backward"},
+              ("moons.manual-train",), keyword="not snapshots"),
     WrongCase("softmax_ce_sign.py", "moons.manual", {"moons.manual-backward", "moons.manual-train"},
               ("moons.manual-forward",), keyword="not snapshots"),
     WrongCase("backward_by_autograd.py", "moons.manual", {"moons.manual-backward", "moons.manual-train"},

@@ -51,6 +51,10 @@ settings.register_profile("ci", derandomize=True, deadline=None, max_examples=50
                           suppress_health_check=_HEALTH, print_blob=True)
 settings.register_profile("dev", deadline=None, max_examples=50, suppress_health_check=_HEALTH)
 settings.register_profile("thorough", deadline=None, max_examples=1000, suppress_health_check=_HEALTH)
+# the self-tests' runs of the wrong-solution corpus (spec/selftest/runner.py): each member must fail its
+# exercises within these examples, which the harness asserts, so a miss is a red test, never silence
+settings.register_profile("corpus", derandomize=True, deadline=None, max_examples=10,
+                          suppress_health_check=_HEALTH, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 
@@ -83,6 +87,9 @@ def pytest_addoption(parser):
     group.addoption("--worker-call-timeout", type=float, default=None, metavar="SECONDS",
                     help="isolated mode: a call the worker does not answer within SECONDS fails and the worker "
                          "is restarted (default: none beyond the test's own timeout)")
+    group.addoption("--exercise-first-failure", action="store_true", default=False,
+                    help="once a test of an exercise fails, skip the exercise's other tests (all-or-nothing: it "
+                         "is lost already); for runs that only need each exercise's status")
     group.addoption("--interface-doc", default=None, metavar="PATH",
                     help="write the interface page (the names tests use, per exercise) to PATH")
     group.addoption("--session-budget", type=float, default=None, metavar="SECONDS",
@@ -266,6 +273,11 @@ def pytest_runtest_makereport(item, call):
         if CHANGED_INPUTS:   # isolated mode never copies such a change back: it is reported here
             report.outcome = "failed"
             report.longrepr = f"{item.nodeid}: " + "; ".join(dict.fromkeys(CHANGED_INPUTS))
+    if report.failed and report.when == "call" and item.config.getoption("exercise_first_failure") \
+            and _tier(item) == "points":
+        lost = item.config.stash.setdefault(LOST, {})
+        for eid in _exercise_ids(item):
+            lost.setdefault(eid, "failed")
     if call.excinfo is not None and item.config.getoption("isolate") and report.failed:
         from spec.remote import WorkerCrashed
 

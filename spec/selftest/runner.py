@@ -85,13 +85,15 @@ def run_spec_batch(runs: list[tuple[tuple[str, ...], tuple[str, ...], str | None
         for i, (args, paths, impl) in enumerate(runs):
             report_path = Path(tmp) / f"exercises-{i}.json"
             command = [*paths, "-q", "-p", "no:randomly", "-p", "no:xdist", "-p", "no:cacheprovider",
-                       "--ignore=spec/selftest", f"--exercise-report={report_path}", *args]
+                       "--ignore=spec/selftest", f"--exercise-report={report_path}", "--exercise-first-failure",
+                       *args]
             if impl is not None:
                 command.append(f"--impl={impl}")
             specs.append({"args": command, "output": str(Path(tmp) / f"output-{i}.txt"), "report": str(report_path)})
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("PYTEST_", "SPEC_IMPL")) or k == "PYTEST_THEME"}
         env["OMP_NUM_THREADS"] = "1"
+        env["HYPOTHESIS_PROFILE"] = "corpus"   # ten examples a property: enough for a wrong solution to fail
         process = subprocess.run([sys.executable, "-c", _BATCH_CHILD], cwd=ROOT, env=env, capture_output=True,
                                  text=True, timeout=TIMEOUT_S, input=json.dumps(specs))
         if process.returncode != 0:

@@ -207,6 +207,7 @@ def test_the_results_schema_and_its_checker_refuse_what_gradescope_would(breakag
         assert gradescope.check(results) == []
 
 
+@pytest.mark.slow   # two whole grades
 def test_command_line_points_summary_strict_exit_and_gradescope_format(tmp_path, capsys):
     (tmp_path / "good.py").write_text(GOOD)
     (tmp_path / "crash.py").write_text(CRASH)
@@ -221,7 +222,7 @@ def test_command_line_points_summary_strict_exit_and_gradescope_format(tmp_path,
 
 
 @pytest.mark.parametrize("sheet, submission, score", [
-    ("ps09.1-1", "good.py", 1),
+    pytest.param("ps09.1-1", "good.py", 1, marks=pytest.mark.slow),
     pytest.param("ex08", "ex08_solution.ipynb", 3.5, marks=pytest.mark.slow),
 ])
 def test_the_autograder_zip_grades_a_submission_in_a_fake_autograder_tree(tmp_path, sheet, submission, score):

@@ -60,6 +60,7 @@ def test_crash_costs_only_the_test_that_crashed(tmp_path):
     assert (tmp_path / "grade.md").exists()
 
 
+@pytest.mark.slow   # a whole grade (a judge and a worker): the default run keeps three of them
 def test_infinite_loop_hits_the_per_test_timeout():
     result = grade(str(IMPLS / "loop_in_second_derivative.py"), selection=("ps09.1-5", "ps09.1-1"), timeout=2,
                    hide_reference=False)
@@ -80,6 +81,7 @@ def test_thread_left_running_does_not_stall_the_grader():
     assert result.runs == 1 and time.monotonic() - started < 120, "ended after its session, not at run_timeout"
 
 
+@pytest.mark.slow   # a whole grade (a judge and a worker): the default run keeps three of them
 def test_tampering_with_pytest_in_the_worker_changes_nothing():
     """Replacing pytest's call_and_report at import patches the worker's pytest, which runs no test: the
     judge's verdicts are untouched, and the honest part (the reference) earns exactly its points."""
@@ -88,6 +90,7 @@ def test_tampering_with_pytest_in_the_worker_changes_nothing():
     assert statuses(result) == expect(set())
 
 
+@pytest.mark.slow   # a whole grade (a judge and a worker): the default run keeps three of them
 def test_notebook_submission_skips_exploration_cells(tmp_path):
     import nbformat
 
@@ -194,6 +197,7 @@ def test_student_notebook_written_from_the_sheet(tmp_path, case):
     assert case.message in messages
 
 
+@pytest.mark.slow   # a whole grade (a judge and a worker): the default run keeps three of them
 def test_no_points_leak_through_tests_that_never_reach_the_submission(tmp_path):
     empty = tmp_path / "empty.py"
     empty.write_text("x = 1\n")
@@ -204,6 +208,7 @@ def test_no_points_leak_through_tests_that_never_reach_the_submission(tmp_path):
         {e for e in EX08_AUTO} | {"ex08.vanishing-bound"}, "only the selected exercises are reported"
 
 
+@pytest.mark.slow   # a whole grade (a judge and a worker): the default run keeps three of them
 def test_a_selected_exercise_does_not_report_its_neighbour():
     result = grade(str(Path(__file__).resolve().parents[2] / "impl"), selection=("dl-a1.q2b",))
     assert [row["id"] for row in result.exercise_rows()] == ["dl-a1.q2b"]
@@ -222,6 +227,7 @@ def test_malformed_records_are_ignored_never_a_crash(tmp_path):
     assert [e["event"] for e in _read_records(path)] == ["collected", "start"]
 
 
+@pytest.mark.slow   # a whole grade (a judge and a worker): the default run keeps three of them
 def test_what_the_submission_starts_ends_with_the_grade(tmp_path):
     """Children started at import, one of them in a session of its own (setsid), do not outlive the
     grade: bubblewrap's pid namespace ends them all; without it the process group ends the plain one."""
@@ -400,6 +406,7 @@ def test_a_killed_graders_scratch_folder_is_removed_by_the_next_grade(tmp_path, 
     assert not stale.exists() and live.exists()
 
 
+@pytest.mark.slow   # a whole grade (a judge and a worker): the default run keeps three of them
 def test_a_changed_spec_file_during_a_grade_scores_zero(monkeypatch):
     from spec import grade as grading
 

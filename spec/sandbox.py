@@ -70,8 +70,10 @@ def _python_paths() -> list[str]:
     paths = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix),
              os.path.dirname(os.path.realpath(sys.executable))}
     paths.update(os.path.realpath(p) for p in sys.path if p and os.path.isdir(p))
-    project = str(ROOT)
-    kept = sorted(p for p in paths if not (p == project or p.startswith(project + os.sep)))
+    # a virtual environment may lie inside the project (tox's .tox/): it is bound, the project is not
+    hidden = (str(ROOT), str(ROOT / "impl"), str(ROOT / ".git"))
+    kept = sorted(p for p in paths if not any(p == h or p.startswith(h + os.sep) for h in hidden[1:])
+                  and p != hidden[0])
     return [p for p in kept if not any(p != q and p.startswith(q + os.sep) for q in kept)]
 
 

@@ -233,7 +233,10 @@ def test_vector_function_gradients_equal_sympy(impl, point):
 
 
 @exercise("ps09.1-3")
-@given(st.floats(-100, 100, **finite), st.floats(-100, 100, **finite))
+# where float32 resolves the answer: a solution that computes in float32 (torch.tensor of a Python
+# float) is right by the sheet; below 1e-6 its squares underflow, which is no claim of the sheet's
+@given(st.floats(-100, 100, **finite).filter(lambda v: v == 0 or abs(v) >= 1e-6),
+       st.floats(-100, 100, **finite).filter(lambda v: v == 0 or abs(v) >= 1e-6))
 def test_vector_function_gradients_everywhere(impl, px, py):
     got = by_backward(impl.vector_function_gradients)(px, py)
     assert_close(got, expected_13(px, py), f"gradients of [x^2+y^2, 2x^2y^2] at ({px!r}, {py!r})",
@@ -341,11 +344,15 @@ def expected_15(at):
             oracles.numeric(oracles.derivative(oracles.SIGMA, 2))(at))
 
 
-def scales_15(at) -> dict:
-    return {"sigma": {"scale": "expected"}, "sigma'": {"scale": slope_scale(at)}, "sigma''": {"scale": slope_scale(at)}}
+def scales_15(at, value=None) -> dict:
+    """The scale each of the three answers is judged at: one ulp of sigma in the answer's own dtype (a
+    float32 answer, as torch.tensor of a Python float gives, at float32's)."""
+    dtype = value.dtype if isinstance(value, torch.Tensor) and value.is_floating_point() else torch.float64
+    return {"sigma": {"scale": "expected"}, "sigma'": {"scale": slope_scale(at, dtype)},
+            "sigma''": {"scale": slope_scale(at, dtype)}}
 
 
-S15_POINTS = points(SHEET_X_15, np.linspace(-8, 8, 33), [-30.0, 30.0])
+S15_POINTS = points(SHEET_X_15, np.linspace(-8, 8, 33), [-15.0, 15.0])   # float32 resolves sigma' here
 
 
 @exercise("ps09.1-5")
@@ -355,11 +362,13 @@ def test_sigmoid_first_and_second_derivative(impl, point):
     assert len(got) == 3, f"got {len(got)} values, but should be 3 (sigma, sigma', sigma'')"
     for value, expected, what in zip(got, expected_15(point), ("sigma", "sigma'", "sigma''"), strict=True):
         assert_tensor(value, f"{what}({point:g})", shape=())
-        assert_close(value, expected, f"{what}({point:g})", **scales_15(point)[what])
+        assert_close(value, expected, f"{what}({point:g})", **scales_15(point, value)[what])
 
 
 @exercise("ps09.1-5")
-@given(st.floats(-40, 36, **finite))   # sigma'(s > 36.7) < 1 ulp of 1
+# |s| <= 15: where float32 still resolves sigma' (1 - sigma(17) is under float32's epsilon), so a
+# solution computing in float32, as torch.tensor of a Python float does, is judged on what the sheet asks
+@given(st.floats(-15, 15, **finite))
 def test_sigmoid_derivatives_property(impl, point):
     for value, expected, what in zip(by_backward(impl.sigmoid_derivatives)(point), expected_15(point),
                                      ("sigma", "sigma'", "sigma''"), strict=True):
@@ -367,7 +376,7 @@ def test_sigmoid_derivatives_property(impl, point):
             # sigma'' = sigma'(1 - 2 sigma) near its zero at 0: float64 resolves no more than this
             assert abs(float(value)) < 10 * slope_scale(point) * 1e-12, f"sigma''({point!r}) = {float(value)!r}"
             continue
-        assert_close(value, expected, f"{what}({point!r})", **scales_15(point)[what])
+        assert_close(value, expected, f"{what}({point!r})", **scales_15(point, value)[what])
 
 
 @exercise("ps09.1-5")

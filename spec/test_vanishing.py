@@ -557,12 +557,11 @@ def test_comparison_is_reproducible(impl):
     assert a == b, "the same seeds must give the same summary"
     assert {(r["activation"], r["depth"], r["seed"]) for r in a} == \
         {(act, 3, s) for act in ("sigmoid", "relu") for s in (0, 1)}
-    # each row is its seed's own run: the net drawn and trained under that seed, on that seed's data
-    for row in a:
-        model = impl.make_moons_net(16, 3, row["activation"], row["seed"])
-        history = impl.train_moons(model, datasets.two_moons(seed=row["seed"]), steps=40, seed=row["seed"])
-        assert_close(row["final_loss"], history.loss[-1], f"final loss of {row['activation']}, seed {row['seed']}",
-                     dtype=torch.float32)
+    # each row is its own seed's run: two seeds give two different nets (the sheet does not say how a
+    # seed is used, data or init, so the spec does not rebuild the row; a seed ignored shows here)
+    for activation in ("sigmoid", "relu"):
+        losses = {r["seed"]: r["final_loss"] for r in a if r["activation"] == activation}
+        assert losses[0] != losses[1], f"seeds 0 and 1 gave the same {activation} run: the seed is not used"
 
 
 @pytest.fixture(scope="module")

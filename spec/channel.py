@@ -205,6 +205,12 @@ def _field(tree: dict, key: str, *types):
     return value
 
 
+def _ints(values) -> list[int]:
+    if type(values) is not list or any(type(v) is not int for v in values):
+        raise ChannelError("a shape in the reply is not a list of integers")
+    return values
+
+
 def _check_dtype(text: str) -> np.dtype:
     dtype = np.dtype(text)
     if dtype.kind not in NUMERIC_KINDS or dtype.fields is not None or dtype.subdtype is not None:
@@ -214,7 +220,7 @@ def _check_dtype(text: str) -> np.dtype:
 
 def _array(tree, handle, depth) -> np.ndarray:
     dtype = _check_dtype(_field(tree, "dtype", str))
-    shape = [int(_field({"~": "shape", "n": n}, "n", int)) for n in _field(tree, "shape", list)]
+    shape = _ints(_field(tree, "shape", list))
     data = _field(tree, "data", torch.Tensor)
     if data.dtype != torch.uint8 or data.dim() != 1 or any(n < 0 for n in shape):
         raise ChannelError("malformed ndarray in the reply")
@@ -309,8 +315,7 @@ _REBUILD = {
     "set": lambda t, h, d: {from_wire(v, h, d + 1) for v in _field(t, "items", list)},
     "frozenset": lambda t, h, d: frozenset(from_wire(v, h, d + 1) for v in _field(t, "items", list)),
     "torch.dtype": _dtype,
-    "torch.Size": lambda t, h, d: torch.Size([int(_field({"~": "n", "n": n}, "n", int))
-                                              for n in _field(t, "items", list)]),
+    "torch.Size": lambda t, h, d: torch.Size(_ints(_field(t, "items", list))),
     "torch.device": lambda t, h, d: torch.device(_field(t, "name", str)),
     "np.dtype": lambda t, h, d: _check_dtype(_field(t, "dtype", str)),
     "range": lambda t, h, d: range(_field(t, "start", int), _field(t, "stop", int), _field(t, "step", int)),

@@ -132,7 +132,7 @@ class Server:
             return self.loaded is not None and self.loaded.has(target)
         if op == "run":
             return target(self.loaded, *args, **kwargs)
-        obj = self.objects[target[0]] if op != "release" else None
+        obj = self.objects[target[0]]
         if op == "getattr":
             return getattr(obj, target[1])
         if op == "call":

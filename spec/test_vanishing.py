@@ -27,6 +27,7 @@ from spec.asserts import assert_close, assert_equal, assert_tensor
 from spec.observe import first_step_loss_and_gradient_norms
 from spec.oracles import x as s_sym
 from spec.rules import forbidding, requiring
+from spec.runs import once_per_session, within_spread
 
 exercise = pytest.mark.exercise
 SIGMA = oracles.SIGMA
@@ -435,9 +436,13 @@ SPEC_SEEDS = range(16)
 
 
 @pytest.fixture(scope="module")
-def spec_rates():
+def spec_rates(tmp_path_factory):
     """The spec's own depth study, 16 seeds per setting: the per-layer rates the implementation's
     are judged against (never a band measured on the implementation)."""
+    return once_per_session(tmp_path_factory, "a7-depth-study", spec_depth_rates)
+
+
+def spec_depth_rates() -> dict:
     return {(activation, depth): np.array([per_layer_rate(spec_depth_study(depth, 32, activation, s),
                                                           skip_input=activation == "sigmoid")
                                            for s in SPEC_SEEDS])
@@ -450,18 +455,6 @@ def study(impl, *args, **kwargs) -> np.ndarray:
     return np.array(requiring(impl.depth_study, "autograd",
                               rule="compute the gradient of the loss with respect to the weights of a "
                                    "network (backpropagation)")(*args, **kwargs), dtype=np.float64)
-
-
-def within_spread(got: np.ndarray, reference: np.ndarray, what: str, k: float = 4.0, floor: float = 0.0) -> None:
-    """The mean of ``got`` (the implementation's seeds) lies within k standard errors of the spec's
-    mean, the spread being the spec's own seed-to-seed spread (at least ``floor``: the resolution of
-    the quantity, e.g. one test point of an accuracy, where the spec's seeds happen to agree)."""
-    got, reference = np.asarray(got, dtype=np.float64), np.asarray(reference, dtype=np.float64)
-    spread = max(float(reference.std(ddof=1)), floor)
-    error = k * spread * math.sqrt(1 / len(got) + 1 / len(reference))
-    assert abs(got.mean() - reference.mean()) <= error, \
-        (f"got a mean {what} of {got.mean():.3f} over seeds {got.round(3)}, but the spec's own run gives "
-         f"{reference.mean():.3f} +- {spread:.3f} (seed spread, {len(reference)} seeds); allowed {error:.3f}")
 
 
 @exercise("a7.depth-study")
@@ -573,16 +566,24 @@ MOONS_SPEC_SEEDS = range(5)
 
 
 @pytest.fixture(scope="module")
-def spec_comparison():
+def spec_comparison(tmp_path_factory):
     """The spec's own run of the sheet's comparison: depths 3 and 10, 300 steps, 5 seeds each."""
+    return once_per_session(tmp_path_factory, "moons-comparison", spec_moons_comparison)
+
+
+def spec_moons_comparison() -> dict:
     return {(activation, depth): spec_moons_runs(depth, activation, MOONS_SPEC_SEEDS, 300)["test_accuracy"]
             for activation in ("sigmoid", "relu") for depth in (3, 10)}
 
 
 @pytest.fixture(scope="module")
-def spec_grad_ratios():
+def spec_grad_ratios(tmp_path_factory):
     """The spec's own record of the first 10 steps: log10 of |dl/dW hidden1| / |dl/dW last hidden|
     at init and averaged over the 10 steps, 8 seeds per (activation, depth)."""
+    return once_per_session(tmp_path_factory, "moons-grad-ratios", spec_moons_grad_ratios)
+
+
+def spec_moons_grad_ratios() -> dict:
     return {(activation, depth): spec_moons_runs(depth, activation, range(8), 10)
             for activation in ("sigmoid", "relu") for depth in (2, 3, 6, 10)}
 

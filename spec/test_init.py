@@ -328,6 +328,16 @@ def test_each_seed_draws_its_own_study(small_studies):
 
 
 @exercise("dl-a1.q4d")
+def test_the_same_seed_gives_the_same_study(impl, small_studies):
+    again = impl.init_study(depth=2, epochs=2, seed=0)
+    for d, result in small_studies[0].items():
+        assert_close(again[d].before.grad_norm, result.before.grad_norm, f"(c) before training, d = {d}, seed 0",
+                     scale="expected")
+        assert_close(again[d].test_accuracy, result.test_accuracy, f"test accuracies, d = {d}, seed 0",
+                     scale="expected")
+
+
+@exercise("dl-a1.q4d")
 def test_training_changes_the_statistics(studies):
     for results in studies.values():
         before, after = results["xavier"].before, results["xavier"].after

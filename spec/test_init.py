@@ -218,8 +218,11 @@ def spec_init_run(d, seed: int, *, train: bool, depth: int = 8, epochs: int = 5,
 
 
 #: seeds of the spec's run: (c) is one pass (16 seeds each); (d) trains, so 8 seeds for Xavier, whose
-#: accuracy varies most (0.52-0.73 over 12 seeds), and 4 for the inits that stay near chance
-SPEC_STAT_SEEDS, SPEC_TRAIN_SEEDS = range(16), {0.01: range(4), 0.1: range(4), 2.0: range(4), "xavier": range(8)}
+#: accuracy varies most (0.52-0.73 over 12 seeds), 6 for d = 0.1 and 2.0 (near chance, but chaotic: a
+#: saturated net's accuracy moves by 0.1 with the summation order of a second thread), 3 for d = 0.01
+#: (a collapse onto one class, 0.100-0.102 on every seed)
+SPEC_STAT_SEEDS = range(16)
+SPEC_TRAIN_SEEDS = {0.01: range(3), 0.1: range(6), 2.0: range(6), "xavier": range(8)}
 
 
 def spec_init_study() -> dict:

@@ -250,19 +250,22 @@ def impl_before(studies, d, name) -> np.ndarray:
 
 
 def judge_statistics(studies, spec_study, d) -> None:
-    """The implementation's (c) for init d over its seeds within the spread of the spec's run:
-    log10 of the gradient norm's span (layer 1 over layer 8), and of the mean |activation|'s (layer 8
-    over layer 1) and level (averaged over the layers; a log scale, as it spans five decades for
-    d = 0.01). Summaries rather than single layers: a layer's value has heavy tails across seeds."""
+    """Each of the implementation's studies' (c) for init d within the spread of the spec's run (a
+    prediction interval, seed by seed: a seed's statistics are those of one draw): log10 of the
+    gradient norm's span (layer 1 over layer 8), and of the mean |activation|'s (layer 8 over layer 1)
+    and level (averaged over the layers; a log scale, as it spans five decades for d = 0.01).
+    Summaries rather than single layers: a layer's value has heavy tails across seeds."""
     spec = spec_study[d]
-    within_spread(log_grad_span(impl_before(studies, d, "grad_norm")), log_grad_span(spec["grad_norm"]),
-                  f"log10 gradient norm layer 1 / layer 8 (d = {d})", floor=0.02)
-    got = np.log10(impl_before(studies, d, "mean_abs_activation"))
+    span = log_grad_span(impl_before(studies, d, "grad_norm"))
+    activation = np.log10(impl_before(studies, d, "mean_abs_activation"))
     reference = np.log10(spec["mean_abs_activation"])
-    within_spread(got.mean(1), reference.mean(1), f"log10 mean |activation|, averaged over the layers (d = {d})",
-                  floor=0.01)
-    within_spread(got[:, -1] - got[:, 0], reference[:, -1] - reference[:, 0],
-                  f"log10 mean |activation| of layer 8 over layer 1 (d = {d})", floor=0.01)
+    for row, seed in enumerate(studies):
+        within_spread(span[row:row + 1], log_grad_span(spec["grad_norm"]),
+                      f"log10 gradient norm layer 1 / layer 8 (d = {d}, seed {seed})", floor=0.02)
+        within_spread(activation[row:row + 1].mean(1), reference.mean(1),
+                      f"log10 mean |activation|, averaged over the layers (d = {d}, seed {seed})", floor=0.01)
+        within_spread(activation[row:row + 1, -1] - activation[row:row + 1, 0], reference[:, -1] - reference[:, 0],
+                      f"log10 mean |activation| of layer 8 over layer 1 (d = {d}, seed {seed})", floor=0.01)
 
 
 @exercise("dl-a1.q4c")

@@ -51,6 +51,13 @@ def count_macs(impl, name: str, *args) -> int:
 
 def first_step_gradient_norms(impl, model, x, y, layer_names) -> list[float]:
     """|dl/dW| of the named layers of an untrained copy of ``model`` on the cross-entropy of (x, y)."""
+    return first_step_loss_and_gradient_norms(impl, model, x, y, layer_names)[1]
+
+
+def first_step_loss_and_gradient_norms(impl, model, x, y, layer_names) -> tuple[float, list[float]]:
+    """The cross-entropy of (x, y) at ``model``'s current parameters and |dl/dW| of the named layers,
+    computed on an untrained copy (``model`` itself is left as it is)."""
     untrained = copy.deepcopy(model)
-    torch.nn.functional.cross_entropy(untrained(x), y).backward()
-    return [float(getattr(untrained, name).weight.grad.norm()) for name in layer_names]
+    loss = torch.nn.functional.cross_entropy(untrained(x), y)
+    loss.backward()
+    return float(loss.detach()), [float(getattr(untrained, name).weight.grad.norm()) for name in layer_names]

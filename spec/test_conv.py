@@ -18,6 +18,7 @@ from scipy.signal import convolve2d
 from spec import data as datasets
 from spec.asserts import assert_close, assert_equal, assert_tensor
 from spec.observe import forward_shapes
+from spec.runs import once_per_session, within_spread
 from spec.tolerances import Tolerance
 
 exercise = pytest.mark.exercise
@@ -185,10 +186,50 @@ def test_shapes_follow_the_formula(impl):
     assert_tensor(logits, "logits", shape=(5, 10))
 
 
+def spec_cnn_run(seed: int, *, epochs: int = 15, lr: float = 0.01, batch_size: int = 64) -> float:
+    """The protocol of a7.cnn run by the spec: conv 3x3 (1 -> 8, padding 1) -> ReLU -> max-pool 2 ->
+    conv 3x3 (8 -> 16, padding 1) -> ReLU -> max-pool 2 -> Linear(64, 10), PyTorch's default init
+    under the spec's own seed, Adam (lr 0.01) on the cross-entropy in minibatches of 64 for 15 epochs
+    on digits_images(seed); the final test accuracy."""
+    data = datasets.digits_images(seed=seed)
+    torch.manual_seed(40_000 + seed)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    generator = torch.Generator().manual_seed(40_000 + seed)
+    for _ in range(epochs):
+        order = torch.randperm(len(data.y_train), generator=generator)
+        for start in range(0, len(order), batch_size):
+            batch = order[start:start + batch_size]
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(net(data.x_train[batch]), data.y_train[batch]).backward()
+            optimizer.step()
+    with torch.no_grad():
+        return float((net(data.x_test).argmax(1) == data.y_test).float().mean())
+
+
+@pytest.fixture(scope="module")
+def spec_cnn_accuracy(tmp_path_factory):
+    """The spec's own run of the CNN protocol, 6 seeds: the final test accuracies."""
+    return once_per_session(tmp_path_factory, "a7-cnn", lambda: np.array([spec_cnn_run(s) for s in range(6)]))
+
+
 @exercise("a7.cnn")
-@pytest.mark.parametrize("seed_", [0, 1, 2])
-def test_cnn_trains_on_the_embedded_digits(impl, seed_):
-    """Measured after 15 epochs: 0.97-0.98 test accuracy (seeds 0-2)."""
-    torch.manual_seed(seed_)
-    accuracies = impl.train_cnn(impl.SmallCNN(), datasets.digits_images(seed=seed_), seed=seed_)
-    assert accuracies[-1] >= 0.93, f"final test accuracy {accuracies[-1]:.3f} below 0.93 (seed {seed_})"
+def test_cnn_trains_on_the_embedded_digits(impl, spec_cnn_accuracy):
+    """The final test accuracy after 15 epochs, over seeds 0-2, within the seed spread of the spec's
+    own run of the same protocol (spec's run: ~0.97); each seed's recorded accuracy is the trained
+    model's on the held-out split."""
+    finals = []
+    for seed_ in (0, 1, 2):
+        data = datasets.digits_images(seed=seed_)
+        torch.manual_seed(seed_)
+        model = impl.SmallCNN()
+        accuracies = impl.train_cnn(model, data, seed=seed_)
+        assert_equal(len(accuracies), 15, "one test accuracy per epoch")
+        with torch.no_grad():
+            held_out = float((model(data.x_test).argmax(1) == data.y_test).float().mean())
+        assert_close(accuracies[-1], held_out, f"recorded final test accuracy (seed {seed_})", dtype=torch.float32)
+        finals.append(held_out)
+    within_spread(finals, spec_cnn_accuracy, "final test accuracy of the CNN", floor=1 / 450)

@@ -8,6 +8,7 @@ spec's own float64 torch code differentiated by autograd / torch.func, FlopCount
 from __future__ import annotations
 
 import itertools
+import time
 from typing import NamedTuple
 
 import mpmath
@@ -555,6 +556,36 @@ def test_op_counts_reject_non_positive_integers(impl, bad):
 
 
 # ------------------------------------------------------------------------------- dl-a1.q2d
+def spec_forward_seconds(depth: int, batch: int, *, calls: int = 50, repeats: int = 7) -> float:
+    """The spec's own timing of one call of the plain forward pass (D=2, K=30, P=10, float32, a
+    batch): the median over ``repeats`` blocks of ``calls`` calls, divided by ``calls``."""
+    weights = make_weights(2, 30, 10, depth, seed=0, dtype=torch.float32)
+    x = torch.randn(batch, 2, generator=torch.Generator().manual_seed(1))
+    forward = lambda: ref_network(x.T, weights)
+    forward()
+    blocks = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            forward()
+        blocks.append((time.perf_counter() - start) / calls)
+    return float(np.median(blocks))
+
+
+@exercise("dl-a1.q2d")
+def test_timing_is_seconds_per_call(impl):
+    """"seconds" is the time of one call: the plain forward pass's lies within a factor of 20 of the
+    spec's own per-call timing of the same pass (a total over a timer's block of calls is hundreds of
+    times longer, a time per sample of the batch of 64 is 64 times shorter)."""
+    for depth in (1, 3):
+        records = impl.time_jacobians((depth,), batch=64, min_run_time=0.02)
+        got = next(r["seconds"] for r in records if r["ratio_to_forward_pass"] == 1.0)
+        expected = spec_forward_seconds(depth, 64)
+        assert expected / 20 < got < expected * 20, \
+            (f"L={depth}: the plain forward pass timed {got:.2e} s, but one call takes {expected:.2e} s "
+             f"(the spec's own timing): not a time per call")
+
+
 @exercise("dl-a1.q2d")
 def test_timing_records_every_method_and_depth(impl):
     records = impl.time_jacobians((1, 3), batch=8, min_run_time=0.01)

@@ -632,6 +632,10 @@ def test_test_mse_last_and_best_validation_epoch(impl, split_run):
     assert_close(last, at(run.snapshots[-1]), "test MSE with the last epoch's parameters", dtype=torch.float32)
     assert_close(best, at(run.snapshots[int(np.argmin(run.val_mse))]), "test MSE at the best validation epoch",
                  dtype=torch.float32)
+    # the last snapshot is the parameters the run returns: the last epoch's test MSE is theirs
+    assert_close(run.snapshots[-1], run.params, "the last epoch's snapshot vs the returned [slope, bias]",
+                 dtype=torch.float32)
+    assert_close(last, at(run.params), "test MSE of the returned parameters", dtype=torch.float32)
 
 
 @exercise("ps09.2-5")
@@ -796,6 +800,17 @@ def test_default_housing_run(impl, housing_run):
     assert_equal(tuple(housing_run.params["W1"].shape)[1], d, "W1's input size follows the data")
     assert housing_run.train_mse[-1] < housing_run.train_mse[0], f"train MSE should fall: {housing_run.train_mse}"
     assert housing_run.test_mse[-1] < 1.0, "test MSE below the variance of the standardised target"
+
+
+@exercise("dl-a1.q1d")
+def test_housing_run_is_a_function_of_its_seed(impl):
+    """The seed draws the split, the initial weights and the minibatch order: the same seed gives the
+    same run, another seed another."""
+    first, again, other = (impl.train_housing(epochs=1, seed=s) for s in (0, 0, 1))
+    assert_close(again.test_mse, first.test_mse, "test MSE of a second run with seed 0", scale="expected")
+    assert_close(again.params["W1"], first.params["W1"], "W1 of a second run with seed 0", scale="expected")
+    assert not np.allclose(other.test_mse, first.test_mse, rtol=1e-6), \
+        f"seeds 0 and 1 gave the same test MSE {first.test_mse}"
 
 
 BOSTON_HEADER = "crim,zn,indus,chas,nox,rm,age,dis,rad,tax,ptratio,b,lstat,medv"

@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 from spec import catalogue as catalogue_module
-from spec import implementation, leaks
+from spec import implementation, leaks, runs
 from spec.summary import Results
 
 ROOT = Path(__file__).parent
@@ -52,9 +52,11 @@ settings.register_profile("ci", derandomize=True, deadline=None, max_examples=50
 settings.register_profile("dev", deadline=None, max_examples=50, suppress_health_check=_HEALTH)
 settings.register_profile("thorough", deadline=None, max_examples=1000, suppress_health_check=_HEALTH)
 # the self-tests' runs of the wrong-solution corpus (spec/selftest/runner.py): each member must fail its
-# exercises within these examples, which the harness asserts, so a miss is a red test, never silence
+# exercises within these examples, which the harness asserts, so a miss is a red test, never silence;
+# a failing example is reported as found (the harness needs the verdict, not the smallest example)
 settings.register_profile("corpus", derandomize=True, deadline=None, max_examples=10,
-                          suppress_health_check=_HEALTH, print_blob=True)
+                          suppress_health_check=_HEALTH, print_blob=True,
+                          phases=(Phase.explicit, Phase.reuse, Phase.generate))
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 
@@ -598,6 +600,12 @@ def spec_collection(pytestconfig) -> tuple[frozenset, tuple]:
         return frozenset(pytestconfig.stash[COVERED_IDS]), tuple(pytestconfig.stash[UNMARKED])
     from spec.selftest.runner import collect_spec
     return collect_spec()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _shared_runs(tmp_path_factory) -> None:
+    """The spec's own runs (spec/runs.py) are computed once for the session and the runs it starts."""
+    runs.share_runs(tmp_path_factory)
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ import math
 import os
 import pickle
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
@@ -17,11 +18,22 @@ from filelock import FileLock  # a dependency of torch's
 T = TypeVar("T")
 
 
+RUNS_DIR = "SPEC_RUNS_DIR"   # where a session keeps its runs; the spec runs it starts inherit it
+
+
+def share_runs(tmp_path_factory) -> str:
+    """The folder of this session's runs, put in the environment for the spec runs it starts."""
+    if RUNS_DIR not in os.environ:
+        base = tmp_path_factory.getbasetemp()
+        os.environ[RUNS_DIR] = str(base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base)
+    return os.environ[RUNS_DIR]
+
+
 def once_per_session(tmp_path_factory, name: str, compute: Callable[[], T]) -> T:
-    """``compute()``, or the value another worker of this session already computed under ``name``."""
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
-        return compute()
-    path = tmp_path_factory.getbasetemp().parent / f"spec-run-{name}.pickle"
+    """``compute()``, or the value another process of this session already computed under ``name``:
+    another xdist worker, or the session that started this one (the corpus batches, which fork a child
+    per wrong solution, read the runs of the session that started them instead of repeating them)."""
+    path = Path(share_runs(tmp_path_factory)) / f"spec-run-{name}.pickle"
     with FileLock(f"{path}.lock"):
         if path.is_file():
             return pickle.loads(path.read_bytes())

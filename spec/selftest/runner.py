@@ -56,9 +56,12 @@ def collect_spec() -> tuple[frozenset, tuple]:
 # pytest.main on its own (a fresh import of its implementation, its own plugins and options) without
 # paying the 3-4 s of importing torch, numpy, scipy, sympy and sklearn again.
 _BATCH_CHILD = r"""
-import json, os, sys
-import numpy, scipy, sklearn, sympy, torch, hypothesis, pytest  # noqa: F401 - imported once, before the forks
+import gc, json, os, sys
+# imported once, before the forks: the libraries, torch's compiler (the first optimizer imports it), the plugins
+import numpy, scipy, sklearn, sympy, torch, torch._dynamo, hypothesis, pytest  # noqa: F401
+import hypothesis.extra.pytestplugin, pytest_benchmark.plugin, pytest_timeout, xdist.plugin  # noqa: F401
 runs = json.loads(sys.stdin.read())
+gc.freeze()   # what the imports made is never collected: each child's collections walk only its own objects
 codes = []
 for run in runs:
     pid = os.fork()

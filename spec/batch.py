@@ -15,11 +15,13 @@ the entry (its stem for a file):
 Names starting with ``.`` or ``_``, ``__pycache__`` and other files are ignored, as are the entries that
 match a ``--skip`` glob (a course's helper module lying beside flat notebooks: ``--skip test_utils.py``).
 
-Each student is graded by a worker process (``python -m spec.batch worker``) that calls
-:func:`spec.grade.grade` with the grade's ``--budget``; the batch kills a worker still running
-``GRACE_S`` seconds past that budget (SIGTERM, so that the grade ends its own spec process, then
-SIGKILL) and writes that student's reports itself. So a crash, a hang or a timeout costs its own
-student's row only. ``--jobs N`` workers run at once (default: the cores).
+Each student is graded by a process of its own that calls :func:`spec.grade.grade` with the grade's
+``--budget``: a fork of one warm process that has imported the judge's libraries once (spec/warm.py),
+whose judges are forks of it in turn; the submission itself still runs in a new sandboxed interpreter.
+The batch kills a student's process still running ``GRACE_S`` seconds past that budget (SIGTERM, so
+that the grade ends its own spec process, then SIGKILL) and writes that student's reports itself. So a
+crash, a hang or a timeout costs its own student's row only. ``--jobs N`` students are graded at once
+(default: the cores).
 
 Writes ``DIR/<student>/`` (grade.json, grade.md, junit.xml, and ``batch.json``: the options, time and
 status of that grade) and ``DIR/gradebook.csv``, one row per student; ``--format gradescope`` adds
@@ -36,7 +38,6 @@ import fnmatch
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -153,25 +154,23 @@ def grade_one(submission: Submission, folder: Path, options: dict, *, grace: flo
     if submission.path is None:
         status, detail = "not graded", submission.problem
     else:
-        command = [sys.executable, "-m", "spec.batch", "worker", str(submission.path), str(folder),
-                   json.dumps(options)]
         limit = options["budget"] + grace
-        with open(folder / "worker.log", "w", encoding="utf-8") as log:
-            # its own session: the whole group is ended if it outlives its limit
-            process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
-            try:
-                code = process.wait(timeout=limit)
-            except subprocess.TimeoutExpired:
-                _kill_group(process, signal.SIGTERM)     # the grade ends its own spec process
-                try:
-                    process.wait(timeout=TERM_WAIT_S)
-                except subprocess.TimeoutExpired:
-                    _kill_group(process, signal.SIGKILL)
-                    process.wait()
-                status, code = "killed", None
-                detail = (f"the grade was stopped after {limit:g} s (its budget of {options['budget']:g} s "
-                          f"plus {grace:g} s to start and stop)")
+        process = _warm().Process(target=_student, name=f"grade {submission.student}",
+                                  args=(str(submission.path), str(folder), options, str(folder / "worker.log")))
+        process.start()
+        process.join(limit)
+        code = process.exitcode
+        if code is None:
+            _kill_group(process, signal.SIGTERM)     # the grade ends its own spec process
+            process.join(TERM_WAIT_S)
+            if process.exitcode is None:
+                _kill_group(process, signal.SIGKILL)
+                process.kill()                       # in case it had not yet made its own group
+                process.join()
+            status, code = "killed", None
+            detail = (f"the grade was stopped after {limit:g} s (its budget of {options['budget']:g} s "
+                      f"plus {grace:g} s to start and stop)")
+        process.close()
         if status == "graded" and (code != 0 or not (folder / "grade.json").is_file()):
             tail = (folder / "worker.log").read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
             status, detail = "grader crashed", f"the grading process ended with exit code {code}: " + " / ".join(tail)
@@ -188,20 +187,42 @@ def grade_one(submission: Submission, folder: Path, options: dict, *, grace: flo
     return stamp
 
 
-def worker(argv: list[str]) -> int:
-    """In the worker process: grade one submission and write its reports. SIGTERM becomes SystemExit,
-    so that the grade's own clean-up (ending its spec process, removing its scratch folder) runs."""
+_CONTEXT = None
+
+
+def _warm():
+    """The processes that grade students: forks of one fork server that has imported spec/warm.py
+    (torch, sympy, pytest & co), each of which forks its own judges (spec.grade's ``fork_judge``)."""
+    global _CONTEXT
+    if _CONTEXT is None:
+        import multiprocessing
+
+        _CONTEXT = multiprocessing.get_context("forkserver")
+        _CONTEXT.set_forkserver_preload(["spec.warm"])
+    return _CONTEXT
+
+
+def _student(target: str, out: str, options: dict, log: str) -> None:
+    """In a student's grading process: its own session (the batch ends the whole group at its limit),
+    ended with the fork server, output to ``log``; grade the submission and write its reports. SIGTERM
+    becomes SystemExit, so that the grade's own clean-up (ending its judge, its scratch folder) runs."""
+    import ctypes
+
     from spec.grade import grade, write_reports
+
+    os.setsid()
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)   # PR_SET_PDEATHSIG
+    output = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(output, 1), os.dup2(output, 2)
 
     def stop(signum, frame):
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, stop)
-    target, out, options = argv[0], Path(argv[1]), json.loads(argv[2])
     result = grade(target, selection=tuple(options["selection"]), timeout=options["timeout"], slow=options["slow"],
-                   alias=options["alias"], notebook_budget=options["notebook_budget"], budget=options["budget"])
-    write_reports(result, out)
-    return 0
+                   alias=options["alias"], notebook_budget=options["notebook_budget"], budget=options["budget"],
+                   fork_judge=True)
+    write_reports(result, Path(out))
 
 
 # ------------------------------------------------------------------------------ the gradebook
@@ -373,6 +394,4 @@ def run(args) -> int:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["worker"]:
-        sys.exit(worker(sys.argv[2:]))
-    sys.exit("usage: python -m spec.grade CLASS_FOLDER --out DIR [--jobs N] (spec.batch runs only as its worker)")
+    sys.exit("usage: python -m spec.grade CLASS_FOLDER --out DIR [--jobs N]")

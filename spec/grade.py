@@ -188,9 +188,10 @@ def _selected(exercise_id: str, selection) -> bool:
 
 def _run_spec(target: str, records: Path, *, selection, only: Path | None, timeout: float, slow: bool,
               run_timeout: float, alias: str | None = None, notebook_budget: float | None = None,
-              work: Path, hide_reference: bool) -> int | str:
+              work: Path, hide_reference: bool, fork_judge: bool = False) -> int | str:
     """One run of the judge: pytest on the spec, in isolated mode (the submission in a sandboxed worker
-    whose only writable folder is ``work``)."""
+    whose only writable folder is ``work``); a new interpreter, or with ``fork_judge`` a fork of this
+    process (a warm one: spec/warm.py)."""
     command = [sys.executable, "-m", "pytest", "--isolate", f"--worker-dir={work}",
                *(["--hide-reference"] if hide_reference else []), *graded_paths(selection), "-q", "-p", "no:randomly",
                "-p", "no:xdist", "-p", "no:cacheprovider", "-p", "timeout", f"--timeout={timeout}",
@@ -218,12 +219,75 @@ def _run_spec(target: str, records: Path, *, selection, only: Path | None, timeo
     stuck_after = 3 * timeout + 30
     with open(records.with_suffix(".log"), "w", encoding="utf-8") as log:
         # its own session and process group, so that the whole group, children included, ends with it
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_limits)
+        if fork_judge:
+            process = _fork_judge(command[3:], env, log)
+        else:
+            process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                       stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_limits)
         try:
             return _watch(process, records, stuck_after, run_timeout)
         finally:
             _end_group(process)
+
+
+class _ForkedJudge:
+    """The judge forked from this process, seen as the few parts of a Popen that the grade uses."""
+
+    def __init__(self, pid: int):
+        self.pid, self.returncode = pid, None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        return self.returncode
+
+
+def _fork_judge(args: list[str], env: dict, log) -> _ForkedJudge:
+    """``pytest ARGS`` in a child of this process, set up as the new interpreter would be: its own
+    session, the judge's limits, the judge's environment and folders, output to ``log``. Only for a
+    process that runs nothing else (one thread, no pytest session of its own): a class's grades."""
+    import signal
+    import threading
+
+    if threading.active_count() != 1:
+        raise RuntimeError("a judge is forked only from a single-threaded grader")
+    sys.stdout.flush(), sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return _ForkedJudge(pid)
+    code = 70
+    try:
+        os.setsid()
+        _limits()
+        for number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(number, signal.SIG_DFL)
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        os.dup2(log.fileno(), 1), os.dup2(log.fileno(), 2)
+        os.chdir(ROOT)
+        os.environ.clear()
+        os.environ.update(env)
+        tempfile.tempdir = None          # computed again, from the judge's TMPDIR
+        if "torch" in sys.modules:       # imported under the grader's environment
+            sys.modules["torch"].set_num_threads(int(env.get("OMP_NUM_THREADS", "1")))
+        import pytest
+
+        code = int(pytest.main(args))
+    except BaseException:                # the judge never returns into the grader's code
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        try:
+            sys.stdout.flush(), sys.stderr.flush()
+        finally:
+            os._exit(code)
 
 
 def _limits() -> None:
@@ -328,12 +392,13 @@ def _read_records(path: Path) -> list[dict]:
 
 def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_timeout: float = 1800,
           max_runs: int = 25, alias: str | None = None, notebook_budget: float | None = None,
-          hide_reference: bool = True, budget: float = BUDGET_S) -> Grade:
+          hide_reference: bool = True, budget: float = BUDGET_S, fork_judge: bool = False) -> Grade:
     """Run the spec on ``target`` (see the module docstring) and return its grade. ``budget`` bounds the
     whole grade, every restart included (the remaining tests are reported as not run once it is
     spent, and the run in progress is ended at it, whatever it writes to look alive). ``hide_reference``
     False leaves the reference solutions importable: only for the spec's own corpus of wrong solutions,
-    which are the reference with one piece broken."""
+    which are the reference with one piece broken. ``fork_judge``: the judge is a fork of this process
+    (spec/warm.py; only where this process runs nothing else), else a new interpreter."""
     target = str(target)
     result = Grade(target, selection=tuple(selection))
     # the exercises graded by hand alone are not run on a submission: their tests check the
@@ -354,7 +419,7 @@ def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_
     with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-") as tmp:
         _grade_in(tmp, result, path, catalogue, selection=selection, timeout=timeout, slow=slow,
                   run_timeout=run_timeout, max_runs=max_runs, alias=alias, notebook_budget=notebook_budget,
-                  hide_reference=hide_reference, budget=budget)
+                  hide_reference=hide_reference, budget=budget, fork_judge=fork_judge)
     after = spec_digest()
     changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
     if changed:   # the spec is read-only to a sandboxed worker: this is a defence in depth
@@ -363,7 +428,7 @@ def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_
 
 
 def _grade_in(tmp, result, path, catalogue, *, selection, timeout, slow, run_timeout, max_runs, alias,
-              notebook_budget, hide_reference, budget) -> None:
+              notebook_budget, hide_reference, budget, fork_judge) -> None:
     work = Path(tmp) / "work"   # the worker's: the submission's copy, its caches; the judge's records stay apart
     work.mkdir()
     target = str(scratch_copy(path.resolve(), work / "submission"))
@@ -383,7 +448,7 @@ def _grade_in(tmp, result, path, catalogue, *, selection, timeout, slow, run_tim
         started = time.perf_counter()
         code = _run_spec(target, records, selection=selection, only=only, timeout=timeout, slow=slow,
                          run_timeout=min(run_timeout, left), alias=alias, notebook_budget=notebook_budget,
-                         work=work, hide_reference=hide_reference)
+                         work=work, hide_reference=hide_reference, fork_judge=fork_judge)
         events = _read_records(records)
         for event in events:
             if event["event"] == "collected" and event["nodeid"] not in result.tests:

@@ -664,7 +664,8 @@ def the_sheets_conclusion(acc, seeds, source: str) -> None:
 def test_is_one_architecture_always_better(comparison, spec_comparison):
     """The sheet's question, answered by 5 seeds at depths 3 and 10, on the implementation's
     comparison and on the spec's own run of the same protocol; each (activation, depth)'s mean test
-    accuracy lies within the spec's seed spread of the spec's."""
+    accuracy lies where one run of the spec's could (its seed spread, at least an accuracy's sampling
+    error on 250 points)."""
     acc = {(r["activation"], r["depth"], r["seed"]): r["test_accuracy"] for r in comparison}
     seeds = range(5)
     spec_acc = {(a, d, s): spec_comparison[a, d][i]
@@ -673,7 +674,17 @@ def test_is_one_architecture_always_better(comparison, spec_comparison):
     the_sheets_conclusion(acc, seeds, "compare_architectures")
     for (activation, depth), reference in spec_comparison.items():
         within_spread([acc[activation, depth, s] for s in seeds], reference,
-                      f"test accuracy ({activation}, depth {depth})", floor=TEST_POINT)
+                      f"test accuracy ({activation}, depth {depth})", floor=accuracy_resolution(reference),
+                      one_run=True)   # the sheet leaves the training's optimizer and rate to the lecture's code
+
+
+def accuracy_resolution(reference) -> float:
+    """The seed-to-seed spread an accuracy on 250 held-out points has at least, whatever else a seed
+    changes: its binomial sampling error sqrt(p (1 - p) / 250) at the spec's mean p (a comparison that
+    draws its data or splits differently from the spec's is still the sheet's protocol), and at least
+    one test point."""
+    p = float(np.mean(reference))
+    return max(math.sqrt(p * (1 - p) * TEST_POINT), TEST_POINT)
 
 
 @exercise("moons.grad-norms")

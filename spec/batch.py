@@ -39,12 +39,14 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from spec import sandbox
 from spec.catalogue import load
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,7 +143,8 @@ def _kill_group(process, sig) -> None:
         pass
 
 
-def grade_one(submission: Submission, folder: Path, options: dict, *, grace: float = GRACE_S) -> dict:
+def grade_one(submission: Submission, folder: Path, options: dict, *, grace: float = GRACE_S,
+              runs: str | None = None) -> dict:
     """Grade one student in a worker process; returns the stamp written to folder/batch.json. Always
     leaves grade.json, grade.md and junit.xml in folder, also when the worker was killed or crashed."""
     from spec.grade import Grade, write_reports
@@ -156,7 +159,7 @@ def grade_one(submission: Submission, folder: Path, options: dict, *, grace: flo
     else:
         limit = options["budget"] + grace
         process = _warm().Process(target=_student, name=f"grade {submission.student}",
-                                  args=(str(submission.path), str(folder), options, str(folder / "worker.log")))
+                                  args=(str(submission.path), str(folder), options, str(folder / "worker.log"), runs))
         process.start()
         process.join(limit)
         code = process.exitcode
@@ -202,7 +205,7 @@ def _warm():
     return _CONTEXT
 
 
-def _student(target: str, out: str, options: dict, log: str) -> None:
+def _student(target: str, out: str, options: dict, log: str, runs: str | None) -> None:
     """In a student's grading process: its own session (the batch ends the whole group at its limit),
     ended with the fork server, output to ``log``; grade the submission and write its reports. SIGTERM
     becomes SystemExit, so that the grade's own clean-up (ending its judge, its scratch folder) runs."""
@@ -221,7 +224,7 @@ def _student(target: str, out: str, options: dict, log: str) -> None:
     signal.signal(signal.SIGTERM, stop)
     result = grade(target, selection=tuple(options["selection"]), timeout=options["timeout"], slow=options["slow"],
                    alias=options["alias"], notebook_budget=options["notebook_budget"], budget=options["budget"],
-                   fork_judge=True)
+                   fork_judge=True, runs=runs)
     write_reports(result, Path(out))
 
 
@@ -345,8 +348,11 @@ def grade_class(folder, out, *, selection=(), timeout: float = 60, slow: bool = 
     jobs = max(1, jobs or len(os.sched_getaffinity(0)))
     todo = [s for s in submissions if force or not up_to_date(s, out / s.student, options)]
     bar = Progress(len(todo)) if progress and todo else None
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(grade_one, s, out / s.student, options, grace=grace): s for s in todo}
+    # the spec's own runs (spec/runs.py) are computed by the first judge that needs one and read by the
+    # others (judges unpickle them): a folder of the batch's, shared only where no worker can write to it
+    with tempfile.TemporaryDirectory(prefix="spec-runs-") as shared, ThreadPoolExecutor(max_workers=jobs) as pool:
+        runs = shared if sandbox.worker_cannot_write_the_judges_files() else None
+        futures = {pool.submit(grade_one, s, out / s.student, options, grace=grace, runs=runs): s for s in todo}
         for future in as_completed(futures):
             stamp = future.result()
             if bar:

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from spec.catalogue import load
+from spec.runs import RUNS_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 NOT_GRADED = ("spec/selftest", "spec/tools", "spec/bench")
@@ -188,10 +189,11 @@ def _selected(exercise_id: str, selection) -> bool:
 
 def _run_spec(target: str, records: Path, *, selection, only: Path | None, timeout: float, slow: bool,
               run_timeout: float, alias: str | None = None, notebook_budget: float | None = None,
-              work: Path, hide_reference: bool, fork_judge: bool = False) -> int | str:
+              work: Path, hide_reference: bool, fork_judge: bool = False, runs: str | None = None) -> int | str:
     """One run of the judge: pytest on the spec, in isolated mode (the submission in a sandboxed worker
     whose only writable folder is ``work``); a new interpreter, or with ``fork_judge`` a fork of this
-    process (a warm one: spec/warm.py)."""
+    process (a warm one: spec/warm.py). ``runs``: a folder where judges share the spec's own runs
+    (spec/runs.py: pure functions of the spec, so a class's judges compute each once)."""
     command = [sys.executable, "-m", "pytest", "--isolate", f"--worker-dir={work}",
                *(["--hide-reference"] if hide_reference else []), *graded_paths(selection), "-q", "-p", "no:randomly",
                "-p", "no:xdist", "-p", "no:cacheprovider", "-p", "timeout", f"--timeout={timeout}",
@@ -206,6 +208,8 @@ def _run_spec(target: str, records: Path, *, selection, only: Path | None, timeo
     if only is not None:
         command.append(f"--only-nodeids={only}")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "SPEC_"))}
+    if runs is not None:
+        env[RUNS_DIR] = runs
     caches = records.parent / "caches"
     caches.mkdir(exist_ok=True)
     command.append(f"--basetemp={records.parent / f'pytest-{records.stem}'}")
@@ -392,13 +396,15 @@ def _read_records(path: Path) -> list[dict]:
 
 def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_timeout: float = 1800,
           max_runs: int = 25, alias: str | None = None, notebook_budget: float | None = None,
-          hide_reference: bool = True, budget: float = BUDGET_S, fork_judge: bool = False) -> Grade:
+          hide_reference: bool = True, budget: float = BUDGET_S, fork_judge: bool = False,
+          runs: str | None = None) -> Grade:
     """Run the spec on ``target`` (see the module docstring) and return its grade. ``budget`` bounds the
     whole grade, every restart included (the remaining tests are reported as not run once it is
     spent, and the run in progress is ended at it, whatever it writes to look alive). ``hide_reference``
     False leaves the reference solutions importable: only for the spec's own corpus of wrong solutions,
     which are the reference with one piece broken. ``fork_judge``: the judge is a fork of this process
-    (spec/warm.py; only where this process runs nothing else), else a new interpreter."""
+    (spec/warm.py; only where this process runs nothing else), else a new interpreter; ``runs``: a
+    folder of the spec's own runs shared with other grades (a class's), only the graders write to."""
     target = str(target)
     result = Grade(target, selection=tuple(selection))
     # the exercises graded by hand alone are not run on a submission: their tests check the
@@ -419,7 +425,7 @@ def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_
     with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-") as tmp:
         _grade_in(tmp, result, path, catalogue, selection=selection, timeout=timeout, slow=slow,
                   run_timeout=run_timeout, max_runs=max_runs, alias=alias, notebook_budget=notebook_budget,
-                  hide_reference=hide_reference, budget=budget, fork_judge=fork_judge)
+                  hide_reference=hide_reference, budget=budget, fork_judge=fork_judge, runs=runs)
     after = spec_digest()
     changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
     if changed:   # the spec is read-only to a sandboxed worker: this is a defence in depth
@@ -428,7 +434,7 @@ def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_
 
 
 def _grade_in(tmp, result, path, catalogue, *, selection, timeout, slow, run_timeout, max_runs, alias,
-              notebook_budget, hide_reference, budget, fork_judge) -> None:
+              notebook_budget, hide_reference, budget, fork_judge, runs) -> None:
     work = Path(tmp) / "work"   # the worker's: the submission's copy, its caches; the judge's records stay apart
     work.mkdir()
     target = str(scratch_copy(path.resolve(), work / "submission"))
@@ -448,7 +454,7 @@ def _grade_in(tmp, result, path, catalogue, *, selection, timeout, slow, run_tim
         started = time.perf_counter()
         code = _run_spec(target, records, selection=selection, only=only, timeout=timeout, slow=slow,
                          run_timeout=min(run_timeout, left), alias=alias, notebook_budget=notebook_budget,
-                         work=work, hide_reference=hide_reference, fork_judge=fork_judge)
+                         work=work, hide_reference=hide_reference, fork_judge=fork_judge, runs=runs)
         events = _read_records(records)
         for event in events:
             if event["event"] == "collected" and event["nodeid"] not in result.tests:

@@ -57,6 +57,14 @@ def _open_to_others(path: Path) -> bool:
         return False
 
 
+def worker_cannot_write_the_judges_files() -> bool:
+    """Whether a worker runs where the judge's own files are out of its reach: in bubblewrap, or as
+    the user nobody (see :func:`plan`)."""
+    import sys
+
+    return bwrap_works() or (os.geteuid() == 0 and _open_to_others(Path(sys.executable)))
+
+
 SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/passwd", "/etc/group", "/etc/localtime", "/etc/fonts", "/etc/ssl/certs")
 STAGE = "/spec-stage"                 # where, in the sandbox, the host's copy of the worker folder is seen
 SCRATCH_BYTES = 1 << 30               # the worker's folder: a tmpfs of this size

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import os
+import warnings
 
 # before torch is imported: a judge computes in one thread (the grades run side by side)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -30,6 +31,11 @@ import torch
 import torch._dynamo  # noqa: F401 - imported by the first optimizer a test builds: about 1 s
 
 import spec.grade  # noqa: F401
+
+# a fork server's child runs the parent's main module again as __mp_main__ (its body only: the
+# ``if __name__ == "__main__"`` part is not run); under ``python -m spec.grade`` runpy warns that the
+# module is imported already, which it is, by this module
+warnings.filterwarnings("ignore", message="'spec.grade' found in sys.modules", category=RuntimeWarning)
 
 # what was imported is never collected: a fork's garbage collections walk only its own objects
 gc.freeze()

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,29 +56,119 @@ def collect_spec() -> tuple[frozenset, tuple]:
 
 # One process imports the heavy libraries once, then forks a fresh child per run: each child runs
 # pytest.main on its own (a fresh import of its implementation, its own plugins and options) without
-# paying the 3-4 s of importing torch, numpy, scipy, sympy and sklearn again.
-_BATCH_CHILD = r"""
-import gc, json, os, sys
+# paying the 3-4 s of importing torch, numpy, scipy, sympy and sklearn again. Up to ``jobs`` children
+# run side by side; one that outlives its ``timeout`` is killed with everything it started (its own
+# process group). Each finished run is reported at once, one JSON line on stdout.
+_FORK_SERVER = r"""
+import gc, json, os, signal, sys, time
 # imported once, before the forks: the libraries, torch's compiler (the first optimizer imports it), the plugins
 import numpy, scipy, sklearn, sympy, torch, torch._dynamo, hypothesis, pytest  # noqa: F401
 import hypothesis.extra.pytestplugin, pytest_benchmark.plugin, pytest_timeout, xdist.plugin  # noqa: F401
-runs = json.loads(sys.stdin.read())
+batch = json.loads(sys.stdin.read())
+runs, jobs, timeout = batch["runs"], max(1, batch["jobs"]), batch["timeout"]
 gc.freeze()   # what the imports made is never collected: each child's collections walk only its own objects
-codes = []
-for run in runs:
+
+def start(run):
     pid = os.fork()
     if pid == 0:
-        out = os.open(run["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-        os.dup2(out, 1), os.dup2(out, 2)
         code = 3
         try:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.setpgid(0, 0)
+            out = os.open(run["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            os.dup2(out, 1), os.dup2(out, 2)
+            sys.path[:0] = run.get("path", [])
+            os.environ.update(run.get("env", {}))
             code = int(pytest.main(run["args"]))
+        except BaseException:
+            import traceback
+            traceback.print_exc()
         finally:
             sys.stdout.flush(), sys.stderr.flush()
             os._exit(code)
-    codes.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
-print(json.dumps(codes))
+    return pid
+
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))   # a terminated server ends its runs first
+running, queue = {}, list(range(len(runs)))   # pid -> (run index, deadline, killed)
+try:
+    while queue or running:
+        while queue and len(running) < jobs:
+            i = queue.pop(0)
+            seconds = runs[i].get("timeout") or timeout
+            running[start(runs[i])] = (i, time.monotonic() + seconds if seconds else None, False)
+        pid, status = os.waitpid(-1, os.WNOHANG)
+        if pid:
+            i, _, killed = running.pop(pid)
+            try:
+                os.killpg(pid, signal.SIGKILL)   # whatever the run left behind
+            except OSError:
+                pass
+            print(json.dumps({"index": i, "code": os.waitstatus_to_exitcode(status), "timed_out": killed}),
+                  flush=True)
+            continue
+        now = time.monotonic()
+        for pid, (i, deadline, killed) in list(running.items()):
+            if deadline is not None and now > deadline and not killed:
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except OSError:
+                    os.kill(pid, signal.SIGKILL)
+                running[pid] = (i, deadline, True)
+        time.sleep(0.02)
+finally:
+    for pid in running:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
 """
+
+
+def batch_env(hypothesis_profile: str) -> dict[str, str]:
+    """The environment of a batch of spec runs: this one's, less what would steer its pytest, with
+    one thread a computation (runs go side by side) and the given hypothesis profile."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PYTEST_", "SPEC_IMPL")) or k == "PYTEST_THEME"}
+    env.update(OMP_NUM_THREADS="1", HYPOTHESIS_PROFILE=hypothesis_profile)
+    return env
+
+
+def fork_runs(runs: list[dict], *, env: dict[str, str], jobs: int = 1, timeout: float | None = TIMEOUT_S,
+              nice: int = 0):
+    """``pytest.main(run["args"])`` for each run (a dict: "args", "output" the file its stdout and
+    stderr go to, optionally "path" folders put first on sys.path and "env" variables set), each in a
+    child forked from one process that imported the heavy libraries once, ``jobs`` at a time, each
+    killed after ``timeout`` seconds (or the run's own "timeout"). Yields (run index, exit code, timed
+    out) as runs finish."""
+    process = subprocess.Popen([sys.executable, "-c", _FORK_SERVER], cwd=ROOT, env=env, text=True,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               preexec_fn=(lambda: os.nice(nice)) if nice else None)
+    with tempfile.TemporaryFile(mode="w+") as errors:
+        stderr_reader = threading.Thread(target=lambda: shutil.copyfileobj(process.stderr, errors), daemon=True)
+        stderr_reader.start()
+        try:
+            process.stdin.write(json.dumps({"runs": runs, "jobs": jobs, "timeout": timeout}))
+            process.stdin.close()
+            done = 0
+            for line in process.stdout:
+                if line.startswith("{"):
+                    result = json.loads(line)
+                    done += 1
+                    yield result["index"], result["code"], result["timed_out"]
+            process.wait()
+            stderr_reader.join()
+            if process.returncode != 0 or done != len(runs):
+                errors.seek(0)
+                raise RuntimeError(f"the batch runner failed (exit {process.returncode}, {done} of {len(runs)} "
+                                   f"runs reported):\n{errors.read()[-3000:]}")
+        finally:
+            if process.poll() is None:
+                process.terminate()   # the server kills its runs
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
 
 
 def run_spec_batch(runs: list[tuple[tuple[str, ...], tuple[str, ...], str | None]]
@@ -93,19 +185,12 @@ def run_spec_batch(runs: list[tuple[tuple[str, ...], tuple[str, ...], str | None
             if impl is not None:
                 command.append(f"--impl={impl}")
             specs.append({"args": command, "output": str(Path(tmp) / f"output-{i}.txt"), "report": str(report_path)})
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("PYTEST_", "SPEC_IMPL")) or k == "PYTEST_THEME"}
-        env["OMP_NUM_THREADS"] = "1"
-        env["HYPOTHESIS_PROFILE"] = "corpus"   # ten examples a property: enough for a wrong solution to fail
-        process = subprocess.run([sys.executable, "-c", _BATCH_CHILD], cwd=ROOT, env=env, capture_output=True,
-                                 text=True, timeout=TIMEOUT_S, input=json.dumps(specs))
-        if process.returncode != 0:
-            raise RuntimeError(f"the batch runner failed (exit {process.returncode}):\n{process.stderr[-3000:]}")
-        codes = json.loads(process.stdout.strip().splitlines()[-1])
+        # ten examples a property: enough for a wrong solution to fail
+        codes = {i: code for i, code, _ in fork_runs(specs, env=batch_env("corpus"), jobs=1)}
         results = []
-        for spec, code in zip(specs, codes, strict=True):
+        for i, spec in enumerate(specs):
             output = Path(spec["output"]).read_text(encoding="utf-8", errors="replace")
             report = Path(spec["report"])
             results.append((json.loads(report.read_text(encoding="utf-8")) if report.exists() else None,
-                            subprocess.CompletedProcess(spec["args"], code, output, "")))
+                            subprocess.CompletedProcess(spec["args"], codes[i], output, "")))
         return results

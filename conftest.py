@@ -28,8 +28,12 @@ import pytest
 import torch
 from hypothesis import HealthCheck, Phase, settings
 
+# asserts ... tolerances, unused here: Hypothesis draws some examples from the literals of the local
+# modules imported so far (its "local constants"; test files excepted), so every support module the
+# spec's tests use is imported at once, and a property draws the same examples whichever test modules
+# a run selects: a grade of one exercise and a grade of its whole sheet judge the same points
+from spec import asserts, data, implementation, leaks, loops, observe, oracles, rules, runs, tolerances  # noqa: F401
 from spec import catalogue as catalogue_module
-from spec import implementation, leaks, runs
 from spec.summary import Results
 
 ROOT = Path(__file__).parent

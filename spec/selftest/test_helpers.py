@@ -233,3 +233,35 @@ def test_assert_close_compares_plain_data_only():
     with pytest.raises(TypeError, match="ReadsTheAnswer"):
         assert_close(ReadsTheAnswer(), 3.0, "an object that reads the answer")
     assert_close([torch.tensor(1.0), 2.0, np.float32(3.0)], [1.0, 2.0, 3.0], "plain data still compares")
+
+
+# ----------------------------------------------------------------------------- hypothesis's examples
+def _spec_modules_imported_by(path) -> set[str]:
+    import ast
+
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module == "spec":
+            names |= {f"spec.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("spec."):
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names if alias.name.startswith("spec.")}
+    return names
+
+
+def test_every_module_the_tests_import_is_imported_by_the_conftest():
+    """Hypothesis draws some examples from the literals of the local modules imported so far: the spec
+    imports all of them up front, so that which test modules a run selects changes no example."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    wanted = set().union(*(_spec_modules_imported_by(p) for p in sorted((root / "spec").glob("test_*.py"))))
+    assert "spec.oracles" in wanted and "spec.asserts" in wanted, wanted
+    # a fresh interpreter: what importing the conftest alone brings in
+    code = "import sys, conftest; print(' '.join(sorted(m for m in sys.modules if m.startswith('spec.'))))"
+    loaded = set(subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                                check=True).stdout.split())
+    assert wanted <= loaded, f"imported by the tests but not by the conftest: {sorted(wanted - loaded)}"

@@ -49,7 +49,6 @@ from pathlib import Path
 from spec import sandbox
 from spec.catalogue import load
 
-ROOT = Path(__file__).resolve().parents[1]
 GRACE_S = 60.0          # seconds a worker may run past the grade's own budget (start, reports, stop)
 TERM_WAIT_S = 10.0      # seconds between SIGTERM and SIGKILL for a worker past its limit
 IGNORED = ("__pycache__", ".ipynb_checkpoints")
@@ -145,8 +144,9 @@ def _kill_group(process, sig) -> None:
 
 def grade_one(submission: Submission, folder: Path, options: dict, *, grace: float = GRACE_S,
               runs: str | None = None) -> dict:
-    """Grade one student in a worker process; returns the stamp written to folder/batch.json. Always
-    leaves grade.json, grade.md and junit.xml in folder, also when the worker was killed or crashed."""
+    """Grade one student in a process of its own (a fork of the warm fork server); returns the stamp
+    written to folder/batch.json. Always leaves grade.json, grade.md and junit.xml in folder, also when
+    that process was killed or crashed."""
     from spec.grade import Grade, write_reports
 
     folder.mkdir(parents=True, exist_ok=True)

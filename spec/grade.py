@@ -404,7 +404,7 @@ def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_
     False leaves the reference solutions importable: only for the spec's own corpus of wrong solutions,
     which are the reference with one piece broken. ``fork_judge``: the judge is a fork of this process
     (spec/warm.py; only where this process runs nothing else), else a new interpreter; ``runs``: a
-    folder of the spec's own runs shared with other grades (a class's), only the graders write to."""
+    folder of the spec's own runs shared with other grades (a class's), one no worker can write to."""
     target = str(target)
     result = Grade(target, selection=tuple(selection))
     # the exercises graded by hand alone are not run on a submission: their tests check the

@@ -15,6 +15,7 @@ new non-daemon thread still alive or a child process still running or never wait
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 import os
@@ -28,16 +29,23 @@ import pytest
 import torch
 from hypothesis import HealthCheck, Phase, settings
 
-# asserts ... tolerances, unused here: Hypothesis draws some examples from the literals of the local
-# modules imported so far (its "local constants"; test files excepted), so every support module the
-# spec's tests use is imported at once, and a property draws the same examples whichever test modules
-# a run selects: a grade of one exercise and a grade of its whole sheet judge the same points
-from spec import asserts, data, implementation, leaks, loops, observe, oracles, rules, runs, tolerances  # noqa: F401
 from spec import catalogue as catalogue_module
+from spec import implementation, leaks, runs
 from spec.summary import Results
 
 ROOT = Path(__file__).parent
 SPEC_DIR = ROOT / "spec"
+
+# Hypothesis draws some examples from the literals of the local modules imported so far (its "local
+# constants"; test files excepted). Every support module of the spec is imported here, so that a
+# property draws the same examples whatever else the process imported: whichever test modules a run
+# selects, and whether a grade's judge started afresh or was forked from a class's warm grader (which
+# has imported the grader's own modules). spec/warm.py is left out: importing it imports the judge's
+# libraries and freezes the heap, and its only literals are strings, which no property of the spec draws.
+SUPPORT_MODULES = tuple(f"spec.{path.stem}" for path in sorted(SPEC_DIR.glob("*.py"))
+                        if not path.stem.startswith("test_") and path.stem not in ("__init__", "warm"))
+for _name in SUPPORT_MODULES:
+    importlib.import_module(_name)
 
 COVERED_IDS = pytest.StashKey[set]()
 ALL_MODULES_COLLECTED = pytest.StashKey[bool]()

@@ -252,7 +252,8 @@ def _spec_modules_imported_by(path) -> set[str]:
 
 def test_every_module_the_tests_import_is_imported_by_the_conftest():
     """Hypothesis draws some examples from the literals of the local modules imported so far: the spec
-    imports all of them up front, so that which test modules a run selects changes no example."""
+    imports all of them up front, so that neither which test modules a run selects nor what a forked
+    judge's grader imported changes an example."""
     import subprocess
     import sys
     from pathlib import Path
@@ -265,3 +266,6 @@ def test_every_module_the_tests_import_is_imported_by_the_conftest():
     loaded = set(subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
                                 check=True).stdout.split())
     assert wanted <= loaded, f"imported by the tests but not by the conftest: {sorted(wanted - loaded)}"
+    # and the grader's own modules, which a class's warm grader has imported before it forks a judge
+    graders = {"spec.grade", "spec.batch", "spec.sandbox", "spec.runs", "spec.catalogue"}
+    assert graders <= loaded, f"imported by a forked judge's grader but not by the conftest: {sorted(graders - loaded)}"

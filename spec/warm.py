@@ -1,4 +1,5 @@
-"""A warm grader: the libraries every judge imports, imported once, so that judges start by forking.
+"""A warm grader: the libraries every judge imports, imported once, so that judges start by forking
+(also the fork server of the spec's own batches of runs, spec/selftest/runner.py).
 
 A class's grades (spec/batch.py) fork each student's grading process from one process that has
 imported this module (a ``multiprocessing`` fork server that preloads it), and each grade forks its
@@ -23,12 +24,14 @@ import hypothesis
 import hypothesis.extra.pytestplugin  # noqa: F401
 import numpy  # noqa: F401
 import pytest  # noqa: F401
+import pytest_benchmark.plugin  # noqa: F401 - pytest loads its plugins in every judge
 import pytest_timeout  # noqa: F401
 import scipy  # noqa: F401
 import sklearn  # noqa: F401
 import sympy  # noqa: F401
 import torch
 import torch._dynamo  # noqa: F401 - imported by the first optimizer a test builds: about 1 s
+import xdist.plugin  # noqa: F401
 
 import spec.grade  # noqa: F401
 

@@ -60,13 +60,11 @@ def collect_spec() -> tuple[frozenset, tuple]:
 # run side by side; one that outlives its ``timeout`` is killed with everything it started (its own
 # process group). Each finished run is reported at once, one JSON line on stdout.
 _FORK_SERVER = r"""
-import gc, json, os, signal, sys, time
-# imported once, before the forks: the libraries, torch's compiler (the first optimizer imports it), the plugins
-import numpy, scipy, sklearn, sympy, torch, torch._dynamo, hypothesis, pytest  # noqa: F401
-import hypothesis.extra.pytestplugin, pytest_benchmark.plugin, pytest_timeout, xdist.plugin  # noqa: F401
+import json, os, signal, sys, time
+import pytest
+import spec.warm  # noqa: F401 - the judge's libraries and pytest's plugins, imported once before the forks
 batch = json.loads(sys.stdin.read())
 runs, jobs, timeout = batch["runs"], max(1, batch["jobs"]), batch["timeout"]
-gc.freeze()   # what the imports made is never collected: each child's collections walk only its own objects
 
 def start(run):
     pid = os.fork()

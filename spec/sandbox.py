@@ -57,12 +57,18 @@ def _open_to_others(path: Path) -> bool:
         return False
 
 
+def _as_nobody_without_bwrap() -> bool:
+    """Without bubblewrap, whether the worker can run as the user nobody: the judge is root and the
+    interpreter is open to others."""
+    import sys
+
+    return os.geteuid() == 0 and _open_to_others(Path(sys.executable))
+
+
 def worker_cannot_write_the_judges_files() -> bool:
     """Whether a worker runs where the judge's own files are out of its reach: in bubblewrap, or as
     the user nobody (see :func:`plan`)."""
-    import sys
-
-    return bwrap_works() or (os.geteuid() == 0 and _open_to_others(Path(sys.executable)))
+    return bwrap_works() or _as_nobody_without_bwrap()
 
 
 SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/passwd", "/etc/group", "/etc/localtime", "/etc/fonts", "/etc/ssl/certs")
@@ -93,7 +99,6 @@ def plan(scratch: Path, *, hide_reference: bool, readable: tuple = ()) -> tuple[
     what is graded, no .git), ``readable`` folders (a submission outside the scratch folder), all
     read-only; its scratch folder, /tmp and /dev/shm are size-limited tmpfs. The host's scratch folder
     is seen read-only at STAGE: the worker copies it into its own (spec/worker.py --stage)."""
-    import sys
 
     if bwrap_works():
         user = "as the user nobody in a user namespace of its own"
@@ -123,7 +128,7 @@ def plan(scratch: Path, *, hide_reference: bool, readable: tuple = ()) -> tuple[
                 f"are not there{'' if hide_reference else ', but for the reference itself'}), its folder, /tmp "
                 "and /dev/shm size-limited, no network, own pid namespace that dies with the judge")
         return prefix, False, what + "; rlimits on CPU, memory and files"
-    as_nobody = os.geteuid() == 0 and _open_to_others(Path(sys.executable))
+    as_nobody = _as_nobody_without_bwrap()
     user = "as the user nobody" if as_nobody else "as the judge's own user"
     what = (f"a separate worker process {user}, in its own process group, with rlimits on CPU, memory and files "
             "(bubblewrap is not available here: ")

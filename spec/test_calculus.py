@@ -16,10 +16,10 @@ import torch
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from grader.sandboxed.rules import requiring
 from spec import oracles
 from spec.asserts import assert_close, assert_rounded, assert_tensor
 from spec.oracles import x, y
-from spec.rules import requiring
 from spec.tolerances import tolerance
 
 exercise = pytest.mark.exercise

@@ -15,9 +15,9 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from scipy.signal import convolve2d
 
+from grader.sandboxed.observe import forward_shapes
 from spec import data as datasets
 from spec.asserts import assert_close, assert_equal, assert_tensor
-from spec.observe import forward_shapes
 from spec.runs import once_per_session, within_spread
 from spec.tolerances import Tolerance
 

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 import torch
 
+from grader.sandboxed.observe import linear_layers, model_facts
 from spec import data as datasets
 from spec.asserts import assert_close, assert_equal, assert_tensor
-from spec.observe import linear_layers, model_facts
 from spec.runs import once_per_session, within_spread
 
 exercise = pytest.mark.exercise

@@ -19,9 +19,9 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from grader.sandboxed.observe import count_macs
+from grader.sandboxed.rules import forbid, forbidding, requiring
 from spec.asserts import assert_close, assert_equal, assert_tensor
-from spec.observe import count_macs
-from spec.rules import forbid, forbidding, requiring
 from spec.tolerances import Tolerance
 
 exercise = pytest.mark.exercise

@@ -21,12 +21,12 @@ import torch
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from grader.sandboxed.observe import first_step_loss_and_gradient_norms
+from grader.sandboxed.rules import forbidding, requiring
 from spec import data as datasets
 from spec import oracles
 from spec.asserts import assert_close, assert_equal, assert_tensor
-from spec.observe import first_step_loss_and_gradient_norms
 from spec.oracles import x as s_sym
-from spec.rules import forbidding, requiring
 from spec.runs import once_per_session, within_spread
 
 exercise = pytest.mark.exercise

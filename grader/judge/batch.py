@@ -15,8 +15,8 @@ the entry (its stem for a file):
 Names starting with ``.`` or ``_``, ``__pycache__`` and other files are ignored, as are the entries that
 match a ``--skip`` glob (a course's helper module lying beside flat notebooks: ``--skip test_utils.py``).
 
-Each student is graded by a process of its own that calls :func:`spec.grade.grade` with the grade's
-``--budget``: a fork of one warm process that has imported the judge's libraries once (spec/warm.py),
+Each student is graded by a process of its own that calls :func:`grader.judge.grade.grade` with the grade's
+``--budget``: a fork of one warm process that has imported the judge's libraries once (grader/judge/warm.py),
 whose judges are forks of it in turn; the submission itself still runs in a new sandboxed interpreter.
 The batch kills a student's process still running ``GRACE_S`` seconds past that budget (SIGTERM, so
 that the grade ends its own spec process, then SIGKILL) and writes that student's reports itself. So a
@@ -46,7 +46,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from spec import sandbox
+from grader.judge import sandbox
 from spec.catalogue import load
 
 GRACE_S = 60.0          # seconds a worker may run past the grade's own budget (start, reports, stop)
@@ -147,7 +147,7 @@ def grade_one(submission: Submission, folder: Path, options: dict, *, grace: flo
     """Grade one student in a process of its own (a fork of the warm fork server); returns the stamp
     written to folder/batch.json. Always leaves grade.json, grade.md and junit.xml in folder, also when
     that process was killed or crashed."""
-    from spec.grade import Grade, write_reports
+    from grader.judge.grade import Grade, write_reports
 
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("grade.json", "grade.md", "junit.xml", "batch.json"):
@@ -194,14 +194,14 @@ _CONTEXT = None
 
 
 def _warm():
-    """The processes that grade students: forks of one fork server that has imported spec/warm.py
-    (torch, sympy, pytest & co), each of which forks its own judges (spec.grade's ``fork_judge``)."""
+    """The processes that grade students: forks of one fork server that has imported grader/judge/warm.py
+    (torch, sympy, pytest & co), each of which forks its own judges (grader.judge.grade's ``fork_judge``)."""
     global _CONTEXT
     if _CONTEXT is None:
         import multiprocessing
 
         _CONTEXT = multiprocessing.get_context("forkserver")
-        _CONTEXT.set_forkserver_preload(["spec.warm"])
+        _CONTEXT.set_forkserver_preload(["grader.judge.warm"])
     return _CONTEXT
 
 
@@ -211,7 +211,7 @@ def _student(target: str, out: str, options: dict, log: str, runs: str | None) -
     becomes SystemExit, so that the grade's own clean-up (ending its judge, its scratch folder) runs."""
     import ctypes
 
-    from spec.grade import grade, write_reports
+    from grader.judge.grade import grade, write_reports
 
     os.setsid()
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)   # PR_SET_PDEATHSIG
@@ -231,7 +231,7 @@ def _student(target: str, out: str, options: dict, log: str, runs: str | None) -
 # ------------------------------------------------------------------------------ the gradebook
 def sheet_points(selection) -> dict[str, float]:
     """The automatic points of each sheet within the selection (the maximum of a gradebook column)."""
-    from spec.grade import _selected
+    from grader.judge.grade import _selected
 
     points: dict[str, float] = {}
     for exercise in load().exercises:
@@ -241,7 +241,7 @@ def sheet_points(selection) -> dict[str, float]:
 
 
 def manual_items(selection) -> list[str]:
-    from spec.grade import _selected
+    from grader.judge.grade import _selected
 
     return [f"{e.id} ({e.manual_points:g})" for e in load().exercises
             if e.manual_points and _selected(e.id, selection)]
@@ -383,7 +383,7 @@ def run(args) -> int:
                        skip=tuple(args.skip))
     elapsed = time.perf_counter() - started
     if getattr(args, "format", "reports") == "gradescope":   # each student's results.json beside the reports
-        from spec.gradescope import write_results
+        from grader.judge.gradescope import write_results
 
         for row in rows:
             folder = Path(args.out) / row["student"]

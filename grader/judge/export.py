@@ -9,7 +9,7 @@ writes a Gradescope autograder zip (https://gradescope-autograders.readthedocs.i
   PyTorch's CPU index) and the project's requirements (its dependencies and test extra, listed in
   ``project/requirements.txt``, under constraints.txt), and bubblewrap where apt has it;
 * ``run_autograder`` (run per submission): grades ``/autograder/submission`` into
-  ``/autograder/results/results.json`` with ``python -m spec.gradescope run``. ``AUTOGRADER_ROOT``
+  ``/autograder/results/results.json`` with ``python -m grader.judge.gradescope run``. ``AUTOGRADER_ROOT``
   replaces ``/autograder`` and ``AUTOGRADER_PYTHON`` the interpreter, so that it can be tried outside
   Gradescope;
 * ``project/``: the spec (conftest.py, pyproject.toml, constraints.txt, spec/) WITHOUT the reference
@@ -28,9 +28,9 @@ from pathlib import Path
 
 from spec.catalogue import load
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PROJECT_FILES = ("conftest.py", "pyproject.toml", "constraints.txt")
-SKIPPED = ("__pycache__", ".pytest_cache", ".hypothesis", ".benchmarks")
+SKIPPED = ("__pycache__", ".pytest_cache", ".hypothesis", ".benchmarks", "tests")   # tests: the grader's own
 
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once, as root with network access, when it builds the autograder image.
@@ -70,7 +70,7 @@ ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
 PYTHON="${{AUTOGRADER_PYTHON:-$ROOT/venv/bin/python}}"
 cd "$ROOT/source/project" || exit 1
 export HYPOTHESIS_PROFILE=ci MPLBACKEND=Agg PYTHONHASHSEED=0 OMP_NUM_THREADS=1
-exec "$PYTHON" -m spec.gradescope run --root "$ROOT" {arguments}
+exec "$PYTHON" -m grader.judge.gradescope run --root "$ROOT" {arguments}
 """
 
 
@@ -83,7 +83,7 @@ def requirements() -> list[str]:
 def _project_files():
     for name in PROJECT_FILES:
         yield ROOT / name
-    for path in sorted((ROOT / "spec").rglob("*")):
+    for path in [*sorted((ROOT / "spec").rglob("*")), *sorted((ROOT / "grader").rglob("*"))]:
         if path.is_file() and not any(part in SKIPPED for part in path.relative_to(ROOT).parts) \
                 and path.suffix != ".pyc":
             yield path

@@ -1,8 +1,8 @@
 """Grade an implementation of the course's interface: points per exercise and per sheet.
 
     python -m spec.grade PATH [--out DIR] [--exercise ID ...] [--timeout SECONDS] [--slow]
-    python -m spec.grade CLASS_FOLDER --out DIR [--jobs N] [--force]     (a whole class: spec/batch.py)
-    python -m spec.grade PATH --format gradescope                        (results.json: spec/gradescope.py)
+    python -m spec.grade CLASS_FOLDER --out DIR [--jobs N] [--force]     (a whole class: grader/judge/batch.py)
+    python -m spec.grade PATH --format gradescope                        (results.json: grader/judge/gradescope.py)
 
 PATH is a package folder, a single .py file or a Jupyter notebook (.ipynb; cells tagged
 ``exploration`` or starting with ``# exploration`` are not run). Three processes:
@@ -11,9 +11,9 @@ PATH is a package folder, a single .py file or a Jupyter notebook (.ipynb; cells
   records, and writes the reports once the judge and everything under it have ended;
 * the judge, ``pytest --isolate`` on the spec, computes every verdict and never imports the
   submission; it writes the records file line by line;
-* the worker (spec/worker.py), started by the judge in a sandbox (spec/sandbox.py: bubblewrap where
+* the worker (grader/sandboxed/worker.py), started by the judge in a sandbox (grader/judge/sandbox.py: bubblewrap where
   it runs, rlimits, no network), imports the submission and runs its code on request, answering with
-  data only (spec/remote.py, spec/channel.py).
+  data only (grader/judge/remote.py, grader/sandboxed/channel.py).
 
 So a wrong name, an import error or an exception costs only the tests (and so the exercises) that
 touch it; an infinite loop or very slow code fails its test at the per-test timeout (pytest-timeout,
@@ -43,7 +43,7 @@ from pathlib import Path
 from spec.catalogue import load
 from spec.runs import RUNS_DIR
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOT_GRADED = ("spec/selftest", "spec/tools", "spec/bench")
 EXIT_GRACE_S = 20   # seconds a spec process may take to exit after its session has finished
 
@@ -192,7 +192,7 @@ def _run_spec(target: str, records: Path, *, selection, only: Path | None, timeo
               work: Path, hide_reference: bool, fork_judge: bool = False, runs: str | None = None) -> int | str:
     """One run of the judge: pytest on the spec, in isolated mode (the submission in a sandboxed worker
     whose only writable folder is ``work``); a new interpreter, or with ``fork_judge`` a fork of this
-    process (a warm one: spec/warm.py). ``runs``: a folder where judges share the spec's own runs
+    process (a warm one: grader/judge/warm.py). ``runs``: a folder where judges share the spec's own runs
     (spec/runs.py: pure functions of the spec, so a class's judges compute each once)."""
     command = [sys.executable, "-m", "pytest", "--isolate", f"--worker-dir={work}",
                *(["--hide-reference"] if hide_reference else []), *graded_paths(selection), "-q", "-p", "no:randomly",
@@ -325,10 +325,11 @@ def _remove_stale_folders() -> None:
 
 
 def spec_digest() -> dict[str, str]:
-    """SHA-256 of every file of the spec (tests, helpers, catalogue) and the project's conftest."""
+    """SHA-256 of every file of the spec (tests, helpers, catalogue), the grader's and the project's conftest."""
     import hashlib
 
-    files = [ROOT / "conftest.py", *sorted((ROOT / "spec").rglob("*.py")), *sorted((ROOT / "spec").rglob("*.toml"))]
+    files = [ROOT / "conftest.py", *(f for folder in ("spec", "grader") for pattern in ("*.py", "*.toml")
+                                     for f in sorted((ROOT / folder).rglob(pattern)))]
     return {str(f.relative_to(ROOT)): hashlib.sha256(f.read_bytes()).hexdigest() for f in files if f.is_file()}
 
 
@@ -403,7 +404,7 @@ def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_
     spent, and the run in progress is ended at it, whatever it writes to look alive). ``hide_reference``
     False leaves the reference solutions importable: only for the spec's own corpus of wrong solutions,
     which are the reference with one piece broken. ``fork_judge``: the judge is a fork of this process
-    (spec/warm.py; only where this process runs nothing else), else a new interpreter; ``runs``: a
+    (grader/judge/warm.py; only where this process runs nothing else), else a new interpreter; ``runs``: a
     folder of the spec's own runs shared with other grades (a class's), one no worker can write to."""
     target = str(target)
     result = Grade(target, selection=tuple(selection))
@@ -621,8 +622,8 @@ def main(argv=None) -> int:
                              'their_name = "interface_name"')
     parser.add_argument("--notebook-budget", type=float, default=None, metavar="SECONDS",
                         help="time budget of a notebook's cells (default 120), apart from the per-test timeout")
-    # ---- a class folder, Gradescope's format, CI exit status (spec/batch.py, spec/gradescope.py)
-    from spec import batch
+    # ---- a class folder, Gradescope's format, CI exit status (grader/judge/batch.py, grader/judge/gradescope.py)
+    from grader.judge import batch
     batch.add_arguments(parser)
     parser.add_argument("--format", choices=["reports", "gradescope"], default="reports",
                         help="gradescope: also write Gradescope's results.json to --out")
@@ -649,8 +650,8 @@ def main(argv=None) -> int:
         print(f"could not grade: {result.error}")
     print(f"total  {data['earned']:g} / {data['points']:g} automatic, {data['manual_points']:g} to grade by hand; "
           f"{_robustness_line(data['robustness'])}   (reports in {Path(args.out).resolve()})")
-    # ---- Gradescope's results.json, the points line and the exit status (spec/gradescope.py)
-    from spec import gradescope
+    # ---- Gradescope's results.json, the points line and the exit status (grader/judge/gradescope.py)
+    from grader.judge import gradescope
     if args.format == "gradescope":
         gradescope.write_results(data, args.out, tuple(args.exercise), seconds=time.perf_counter() - started)
     earned, available = gradescope.automatic_points(data, tuple(args.exercise))

@@ -14,10 +14,10 @@ first failures as output. An exercise with points graded by hand gets a second e
 hand)": 0 of those points, with the question as a note, for the course staff to replace.
 
     python -m spec.grade SUBMISSION --format gradescope --out DIR     # DIR/results.json besides the reports
-    python -m spec.gradescope run --exercise ex08                     # inside Gradescope (run_autograder)
+    python -m grader.judge.gradescope run --exercise ex08                     # inside Gradescope (run_autograder)
 
 ``run`` grades the submission in ``$AUTOGRADER_ROOT/submission`` (default ``/autograder``; see
-:func:`spec.batch.find_submission` for what is graded there) into ``$AUTOGRADER_ROOT/results/results.json``
+:func:`grader.judge.batch.find_submission` for what is graded there) into ``$AUTOGRADER_ROOT/results/results.json``
 and always writes one, also when the grader itself fails.
 """
 
@@ -142,7 +142,7 @@ def _exercise_output(row: dict) -> str:
 def results(data: dict, selection=(), *, seconds: float | None = None, visibility: str = "visible") -> dict:
     """Gradescope's results.json for one grade (``data`` as in grade.json) of the exercises in
     ``selection`` (all where empty): exercises the grade could not reach count 0 of their points."""
-    from spec.grade import _selected
+    from grader.judge.grade import _selected
 
     rows = {row["id"]: row for info in data.get("sheets", {}).values() for row in info["exercises"]}
     tests = []
@@ -217,8 +217,8 @@ def autograder_root() -> Path:
 def autograde(root: Path, selection=(), **grade_options) -> dict:
     """Grade ``root/submission`` into ``root/results/results.json`` (the reports beside it); a failure
     of the grader itself still writes a results.json that says so."""
-    from spec.batch import find_submission
-    from spec.grade import Grade, grade, write_reports
+    from grader.judge.batch import find_submission
+    from grader.judge.grade import Grade, grade, write_reports
 
     started = time.perf_counter()
     results_dir = root / "results"
@@ -240,7 +240,7 @@ def autograde(root: Path, selection=(), **grade_options) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m spec.gradescope", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m grader.judge.gradescope", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="grade $AUTOGRADER_ROOT/submission (inside Gradescope)")
     run.add_argument("--root", default=None, help="the autograder root (default $AUTOGRADER_ROOT or /autograder)")

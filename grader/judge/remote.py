@@ -1,6 +1,6 @@
 """The judge's side of isolated mode (``pytest --isolate``, and always under ``python -m spec.grade``):
-the submission runs in a worker process (spec/worker.py, confined as spec/sandbox.py says) and the
-spec, in this process, reaches it only through the channel (spec/channel.py):
+the submission runs in a worker process (grader/sandboxed/worker.py, confined as grader/judge/sandbox.py says) and the
+spec, in this process, reaches it only through the channel (grader/sandboxed/channel.py):
 
 * ``impl.name`` asks the worker for the name: data comes back as a copy, anything else (a function,
   a class, a model, a history object) as a :class:`Handle`;
@@ -42,8 +42,10 @@ import cloudpickle
 import numpy as np
 import torch
 
-from spec import channel, implementation, leaks, notebook, rules, sandbox
-from spec.worker import PASSED_ON, mutable_leaves
+from grader.judge import sandbox, wire
+from grader.sandboxed import channel, implementation, notebook, rules
+from grader.sandboxed.worker import PASSED_ON, mutable_leaves
+from spec.plugins import leaks
 
 MAX_STARTS = 16                # worker starts in one session (the first included)
 OUTPUT_CAP = 256 * 2**10       # bytes of the worker's stdout and stderr kept; the rest is drained
@@ -95,7 +97,7 @@ class Worker:
         sandbox.give_to_worker(self.scratch, self.as_nobody)
         to_worker_r, to_worker_w = os.pipe()
         from_worker_r, from_worker_w = os.pipe()
-        command = [*self.prefix, sys.executable, "-B", "-m", "spec.worker", "--target", self.target,
+        command = [*self.prefix, sys.executable, "-B", "-m", "grader.sandboxed.worker", "--target", self.target,
                    "--fds", f"{to_worker_r},{from_worker_w}"]
         if self.prefix:
             command += ["--stage", f"{sandbox.STAGE}:{self.scratch}"]
@@ -214,9 +216,9 @@ class Worker:
                 rules.note_seen(seen)   # what the sheet's "use ..." rules observed in the worker
             for item in reply.get("changed", ()):
                 index, state = item
-                _apply_change(leaves[index], channel.from_wire(state, make), f"argument {index} ({op})")
+                _apply_change(leaves[index], wire.from_wire(state, make), f"argument {index} ({op})")
             if "ok" in reply:
-                return channel.from_wire(reply["ok"], make)
+                return wire.from_wire(reply["ok"], make)
             error = reply.get("error")
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise channel.ChannelError(f"malformed reply: {type(exc).__name__}: {exc}") from None
@@ -228,8 +230,8 @@ class Worker:
             if not ready:
                 raise WorkerCrashed(f"the submission's process did not answer within {timeout:g} s")
         payload = channel.receive(self.receive_fd)
-        channel.new_reply()
-        return channel.load(payload)
+        wire.new_reply()
+        return wire.load(payload)
 
     def _tail(self) -> str:
         if not self.output:
@@ -265,7 +267,7 @@ def _context() -> dict:
 
 def _apply_context(ctx) -> None:
     """Continue from the random state the call left, after checking it is one."""
-    tree = channel.from_wire(ctx, lambda info: None)
+    tree = wire.from_wire(ctx, lambda info: None)
     state = tree["torch"]
     current = torch.get_rng_state()
     if type(state) is not torch.Tensor or state.dtype != torch.uint8 or state.shape != current.shape:
@@ -416,7 +418,7 @@ class Handle:
 
 
 class RemoteImplementation:
-    """The same interface as :class:`spec.implementation.Implementation`, reached through a worker."""
+    """The same interface as :class:`grader.sandboxed.implementation.Implementation`, reached through a worker."""
 
     def __init__(self, worker: Worker, label: str):
         self.worker, self._label = worker, label

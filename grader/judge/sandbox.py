@@ -1,12 +1,13 @@
-"""How the worker that runs a submission (spec/worker.py) is confined. Chosen by the judge, stated
+"""How the worker that runs a submission (grader/sandboxed/worker.py) is confined. Chosen by the judge, stated
 in the grade.
 
-* **bubblewrap** (the Debian package ``bubblewrap``), where user namespaces allow it: a root of its
-  own holding only the system's /usr, a few files of /etc, the interpreter with its packages and the
-  spec, read-only (no checkout, no .git, no reference solutions unless the reference is what is
-  graded); its folder, /tmp and /dev/shm are size-limited tmpfs; no network; its own pid, IPC and
-  UTS namespaces, a new session, and it dies with the judge: nothing the submission starts,
-  ``setsid`` children included, outlives it.
+* **bubblewrap** (the Debian package ``bubblewrap``), where user namespaces allow it: a root of its own
+  holding only the system's /usr, a few files of /etc, the interpreter with its packages and the
+  worker's own code (grader/sandboxed/) and the course's data (spec/data.py), read-only (no other file
+  of the spec, no checkout, no .git, no reference solutions unless the reference is what is graded); its
+  folder, /tmp and /dev/shm are size-limited tmpfs; no network; its own pid, IPC and UTS namespaces, a
+  new session, and it dies with the judge: nothing the submission starts, ``setsid`` children included,
+  outlives it.
 * **another user**: in bubblewrap the worker is ``nobody`` in a user namespace of its own; without
   bubblewrap, a judge running as root starts it as ``nobody`` where the interpreter is readable to
   others, so that it can write nothing of the checkout or the judge's.
@@ -26,7 +27,11 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
+SANDBOXED = ROOT / "grader" / "sandboxed"   # the only project code bound into the sandbox
+#: what of the project the sandbox holds: the worker's code, and the course's data module (spec/data.py:
+#: the sheets' arrays and generated sets, no solution), which the reference and a submission may import
+WORKER_FILES = (ROOT / "grader" / "__init__.py", SANDBOXED, ROOT / "spec" / "__init__.py", ROOT / "spec" / "data.py")
 NOBODY = 65534
 
 
@@ -95,10 +100,11 @@ def plan(scratch: Path, *, hide_reference: bool, readable: tuple = ()) -> tuple[
     """(command prefix, whether to drop to the user nobody before exec, what isolation is in force).
 
     In bubblewrap the worker sees a root of its own: the system's /usr, a few files of /etc, the
-    interpreter and its packages, the spec's folder (not the checkout: no impl/ unless the reference is
-    what is graded, no .git), ``readable`` folders (a submission outside the scratch folder), all
-    read-only; its scratch folder, /tmp and /dev/shm are size-limited tmpfs. The host's scratch folder
-    is seen read-only at STAGE: the worker copies it into its own (spec/worker.py --stage)."""
+    interpreter and its packages, the worker's code (grader/sandboxed/; not the spec, not the checkout:
+    no impl/ unless the reference is what is graded, no .git), ``readable`` folders (a submission
+    outside the scratch folder), all read-only; its scratch folder, /tmp and /dev/shm are size-limited
+    tmpfs. The host's scratch folder is seen read-only at STAGE: the worker copies it into its own
+    (grader/sandboxed/worker.py --stage)."""
 
     if bwrap_works():
         user = "as the user nobody in a user namespace of its own"
@@ -112,7 +118,10 @@ def plan(scratch: Path, *, hide_reference: bool, readable: tuple = ()) -> tuple[
             binds += ["--ro-bind-try", path, path]
         for path in _python_paths():
             binds += ["--ro-bind", path, path]
-        binds += ["--ro-bind", str(ROOT / "spec"), str(ROOT / "spec")]
+        # the worker's own code and the course's data, nothing else of the project: not the rest of spec/
+        # (its tests, selftest solutions and tools), not the judge's half of the grader
+        for path in WORKER_FILES:
+            binds += ["--ro-bind", str(path), str(path)]
         if not hide_reference:
             binds += ["--ro-bind", str(ROOT / "impl"), str(ROOT / "impl")]
         for path in readable:
@@ -124,9 +133,9 @@ def plan(scratch: Path, *, hide_reference: bool, readable: tuple = ()) -> tuple[
                   *binds, "--ro-bind", str(scratch), STAGE, "--size", str(SCRATCH_BYTES), "--tmpfs", str(scratch),
                   "--chdir", str(scratch), "--"]
         what = (f"a separate worker process {user}, in bubblewrap: a root of its own holding only the system, "
-                "the interpreter and the spec, read-only (the checkout, its .git and the reference solutions "
-                f"are not there{'' if hide_reference else ', but for the reference itself'}), its folder, /tmp "
-                "and /dev/shm size-limited, no network, own pid namespace that dies with the judge")
+                "the interpreter and the worker's own code, read-only (the spec, the checkout, its .git and the "
+                f"reference solutions are not there{'' if hide_reference else ', but for the reference itself'}), "
+                "its folder, /tmp and /dev/shm size-limited, no network, own pid namespace that dies with the judge")
         return prefix, False, what + "; rlimits on CPU, memory and files"
     as_nobody = _as_nobody_without_bwrap()
     user = "as the user nobody" if as_nobody else "as the judge's own user"

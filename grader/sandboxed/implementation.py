@@ -79,10 +79,10 @@ def _module_name_for(path: Path) -> str:
 
 def load(target: str, *, notebook_budget: float | None = None) -> ModuleType:
     """Import the target. Errors raised by the target's own code propagate unchanged, except in a
-    notebook, whose cells run one by one (spec/notebook.py): the run is kept as the module's
+    notebook, whose cells run one by one (grader/sandboxed/notebook.py): the run is kept as the module's
     ``__notebook_run__``. A file's or package's folder is the working directory while it is imported
     and stays on sys.path (so helper files beside it import), and no network connection can be opened."""
-    from spec import notebook
+    from grader.sandboxed import notebook
 
     path = _as_path(target)
     if path is None:
@@ -162,7 +162,7 @@ class Implementation:
 
     @property
     def notebook_run(self):
-        """The cell-by-cell run of a notebook submission (spec/notebook.py), else None."""
+        """The cell-by-cell run of a notebook submission (grader/sandboxed/notebook.py), else None."""
         return vars(self._module).get("__notebook_run__")
 
     @property
@@ -173,7 +173,7 @@ class Implementation:
         return hasattr(self._module, self._aliases.get(name, name))
 
     def run(self, function, /, *args, **kwargs):
-        """``function(self, *args, **kwargs)``: in isolated mode (spec/remote.py) it runs in the
+        """``function(self, *args, **kwargs)``: in isolated mode (grader/judge/remote.py) it runs in the
         submission's process and returns data; here, in this one. For sequences that need the
         submission's objects and the spec's together (an optimizer over its parameters, in-place
         initialisation of its model)."""

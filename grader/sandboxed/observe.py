@@ -1,5 +1,5 @@
 """Functions the spec runs where the submission's objects live, through ``impl.run(function, ...)``:
-in the worker process in isolated mode (spec/remote.py), in the spec's own process otherwise. Each
+in the worker process in isolated mode (grader/judge/remote.py), in the spec's own process otherwise. Each
 returns plain data or torch's own layers (which come back as copies); the tests judge what they return.
 What they observe is the submission's, so they are not oracles: the expected values stay the tests'.
 """

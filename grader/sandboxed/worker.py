@@ -1,14 +1,14 @@
 """The worker: the process that imports a submission and runs its code for the spec, which stays in
-the judge's process (spec/remote.py). Started by the judge, sandboxed (see spec/sandbox.py):
+the judge's process (grader/judge/remote.py). Started by the judge, sandboxed (see grader/judge/sandbox.py):
 
-    python -m spec.worker --target PATH --fds R,W [--alias FILE] [--notebook-budget S]
+    python -m grader.sandboxed.worker --target PATH --fds R,W [--alias FILE] [--notebook-budget S]
 
 It loads the submission once, answers ``ready`` with the load's outcome, then serves requests until
 the channel closes: attribute lookups, calls, a few protocol methods on objects it keeps (handles),
 and ``run`` (a function of the spec, given the implementation, for sequences that must happen in one
 process: an optimizer the spec builds over the submission's parameters, say). Before every request
 it takes the judge's random state, default dtype, grad mode and the sheet's rules in force; after it,
-it puts back its own baseline settings and answers with the result as data (spec/channel.py), the
+it puts back its own baseline settings and answers with the result as data (grader/sandboxed/channel.py), the
 random state the call left, and the new values of the arguments the call changed in place.
 
 Nothing here is trusted: the submission can replace any of it. The judge believes only data it
@@ -35,7 +35,7 @@ MAX_ITEMS = 1_000_000
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m spec.worker")
+    parser = argparse.ArgumentParser(prog="python -m grader.sandboxed.worker")
     parser.add_argument("--target", required=True)
     parser.add_argument("--fds", required=True)
     parser.add_argument("--alias", default=None)
@@ -54,7 +54,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from spec import channel, implementation
+    from grader.sandboxed import channel, implementation
 
     baseline = implementation.GlobalState()
     try:
@@ -91,7 +91,7 @@ class Server:
         return number
 
     def answer(self, payload: bytes) -> bytes:
-        from spec import channel
+        from grader.sandboxed import channel
 
         resolved: set[int] = set()
         reply: dict = {}
@@ -122,7 +122,7 @@ class Server:
             return channel.dump({"error": _describe(exc, "could not send the result back"), "ctx": reply["ctx"]})
 
     def perform(self, op: str, target, args, kwargs):
-        from spec import implementation
+        from grader.sandboxed import implementation
 
         if op == "attr_impl":
             if self.loaded is None:
@@ -163,7 +163,7 @@ class Server:
         import numpy as np
         import torch
 
-        from spec import rules
+        from grader.sandboxed import rules
 
         rng = ctx.get("rng")
         if rng is not None:
@@ -273,7 +273,7 @@ def _changed(leaf, old):
 
 
 def _describe(exc: BaseException, doing: str = "") -> dict:
-    from spec import implementation, rules
+    from grader.sandboxed import implementation, rules
 
     passed_on = next((k.__name__ for k in type(exc).__mro__
                       if k.__name__ in PASSED_ON and getattr(builtins, k.__name__, None) is k), None)

@@ -1,5 +1,5 @@
-"""Grading a whole class (spec/batch.py), Gradescope's results.json and autograder zip
-(spec/gradescope.py, spec/export.py), and the exit status and points line for CI."""
+"""Grading a whole class (grader/judge/batch.py), Gradescope's results.json and autograder zip
+(grader/judge/gradescope.py, grader/judge/export.py), and the exit status and points line for CI."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from spec import batch, gradescope
-from spec.grade import Grade, main
+from grader.judge import batch, gradescope
+from grader.judge.grade import Grade, main
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "selftest" / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "spec" / "selftest" / "notebooks"
 
 # ps09 1.1 written as a student would: the one exercise these tests grade (quick to run)
 GOOD = '''import torch
@@ -228,13 +228,13 @@ def test_command_line_points_summary_strict_exit_and_gradescope_format(tmp_path,
 def test_the_autograder_zip_grades_a_submission_in_a_fake_autograder_tree(tmp_path, sheet, submission, score):
     """The zip unpacked as Gradescope does (source/, run_autograder beside it), run_autograder run with
     AUTOGRADER_ROOT on a temporary tree and this interpreter (setup.sh's installation skipped)."""
-    from spec.export import gradescope_zip
+    from grader.judge.export import gradescope_zip
 
     path = gradescope_zip(tmp_path / "autograder.zip", selection=(sheet,), budget=300)
     root = tmp_path / "autograder"
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
-        assert {"setup.sh", "run_autograder", "project/conftest.py", "project/spec/grade.py"} <= set(names)
+        assert {"setup.sh", "run_autograder", "project/conftest.py", "project/grader/judge/grade.py"} <= set(names)
         assert not [n for n in names if n.startswith("project/impl/") and n.endswith(".py")], "no reference"
         archive.extractall(root / "source")
         modes = {n: archive.getinfo(n).external_attr >> 16 for n in ("setup.sh", "run_autograder")}

@@ -10,10 +10,10 @@ from typing import NamedTuple
 
 import pytest
 
+from grader.judge.grade import grade, main, write_reports
 from spec.catalogue import load
-from spec.grade import grade, main, write_reports
 
-IMPLS = Path(__file__).resolve().parents[1] / "selftest" / "impls"
+IMPLS = Path(__file__).resolve().parents[2] / "spec" / "selftest" / "impls"
 PS09_1 = [f"ps09.1-{i}" for i in range(1, 6)]
 
 
@@ -134,7 +134,7 @@ def test_unloadable_submissions_get_a_clear_report(tmp_path, kind, capsys):
     assert expected in text, text[:1500]
 
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "selftest" / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "spec" / "selftest" / "notebooks"
 EX08_AUTO = ["ex08.linreg-tensors", "ex08.linreg-module", "ex08.linreg-nn", "ex08.mlp"]
 
 
@@ -216,7 +216,7 @@ def test_a_selected_exercise_does_not_report_its_neighbour():
 
 
 def test_malformed_records_are_ignored_never_a_crash(tmp_path):
-    from spec.grade import _read_records
+    from grader.judge.grade import _read_records
 
     path = tmp_path / "records.jsonl"
     path.write_text("\n".join([
@@ -261,11 +261,11 @@ def test_what_the_submission_starts_ends_with_the_grade(tmp_path):
         assert not running(marks[1]), "a setsid child outlived the grade despite the pid namespace"
 
 
-HOSTILE = Path(__file__).resolve().parents[1] / "selftest" / "hostile"
+HOSTILE = Path(__file__).resolve().parents[2] / "spec" / "selftest" / "hostile"
 
 
 def shielded() -> bool:
-    from spec.sandbox import bwrap_works
+    from grader.judge.sandbox import bwrap_works
 
     return bwrap_works()
 
@@ -321,7 +321,7 @@ def test_hostile_submission_earns_its_honest_part_and_harms_nothing(name, tmp_pa
     import time
 
     case = HOSTILE_CASES[name]
-    spec_dir = Path(__file__).resolve().parents[1]
+    spec_dir = Path(__file__).resolve().parents[2] / "spec"
     digest = lambda: {p: hashlib.sha256(p.read_bytes()).hexdigest()
                       for p in [*spec_dir.glob("*.toml"), *spec_dir.glob("*.py")]}
     before = digest()
@@ -356,7 +356,7 @@ def _started_by_a_grade(pid: str, me: str) -> bool:
             command = handle.read()
     except OSError:
         return False
-    from spec.grade import TMP_PREFIX
+    from grader.judge.grade import TMP_PREFIX
 
     return f"{TMP_PREFIX}{me}-".encode() in command
 
@@ -401,7 +401,7 @@ def test_a_killed_graders_scratch_folder_is_removed_by_the_next_grade(tmp_path, 
     import subprocess
     import tempfile
 
-    from spec import grade as grading
+    from grader.judge import grade as grading
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     dead = subprocess.Popen(["true"])
@@ -416,7 +416,7 @@ def test_a_killed_graders_scratch_folder_is_removed_by_the_next_grade(tmp_path, 
 
 @pytest.mark.slow   # a whole grade (a judge and a worker): the default run keeps three of them
 def test_a_changed_spec_file_during_a_grade_scores_zero(monkeypatch):
-    from spec import grade as grading
+    from grader.judge import grade as grading
 
     digests = iter([{"spec/catalogue.toml": "a"}, {"spec/catalogue.toml": "b"}])
     monkeypatch.setattr(grading, "spec_digest", lambda: next(digests))

@@ -1,4 +1,4 @@
-"""Throughput of grading a class (spec/batch.py): N ex08 notebooks, the self-test's correct one and its
+"""Throughput of grading a class (grader/judge/batch.py): N ex08 notebooks, the self-test's correct one and its
 two wrong variants in turn, each student in a folder of their own with the sheet's helper file,
 graded with ``--jobs J`` (N from CLASS_BENCH_N, default 8; J from CLASS_BENCH_JOBS, default the
 cores). One round: a class takes minutes. The seconds per student and the extrapolation to 100
@@ -13,11 +13,11 @@ import shutil
 import time
 from pathlib import Path
 
-from spec.batch import grade_class
+from grader.judge.batch import grade_class
 from spec.catalogue import load
 
 EX08 = Path(__file__).resolve().parents[1] / "selftest" / "notebooks" / "ex08"
-# each notebook's mistake and the exercises it costs (spec/tools/test_grade.py grades them one by one)
+# each notebook's mistake and the exercises it costs (grader/tests/test_grade.py grades them one by one)
 VARIANTS = {"ex08_solution": (), "ex08_wrong_shape": ("ex08.linreg-tensors",),
             "ex08_no_zero_grad": ("ex08.linreg-tensors", "ex08.linreg-nn")}
 

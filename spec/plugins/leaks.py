@@ -1,5 +1,5 @@
-"""What a test leaves behind: non-daemon threads and child processes (the spec's autouse guard in
-conftest.py fails a test that leaves either), and the session's time budget.
+"""What a test leaves behind: non-daemon threads and child processes (the spec's autouse guard here,
+``leak_guard``, fails a test that leaves either), and the session's time budget.
 
 A non-daemon thread keeps its process alive at exit (the interpreter joins it), a live child process
 outlives the test and competes for the cores, and a zombie child is one nobody waited for; under
@@ -19,6 +19,8 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+
+import pytest
 
 #: how long a test's thread or child may take to finish after the test before it counts as left behind
 GRACE_S = 1.0
@@ -164,3 +166,61 @@ def arm_session_budget(seconds: float) -> None:
 
 def disarm_session_budget() -> None:
     faulthandler.cancel_dump_traceback_later()
+
+
+# ------------------------------------------------------------------------- the plugin's hooks
+SESSION_DEADLINE = pytest.StashKey[float]()  # time.time() at which --session-budget runs out
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("spec", "course spec")
+    group.addoption("--session-budget", type=float, default=None, metavar="SECONDS",
+                    help="past SECONDS, every process of the run (xdist workers a little earlier) dumps "
+                         "its threads' stacks to stderr and exits 1: a hang becomes a failure")
+
+
+def pytest_configure(config):
+    budget = config.getoption("session_budget")
+    if budget is not None:
+        if budget <= 0:
+            raise pytest.UsageError(f"--session-budget {budget:g}: give a positive number of seconds")
+        if float(config.getini("faulthandler_timeout") or 0) > 0:
+            raise pytest.UsageError("--session-budget and faulthandler_timeout both need faulthandler's "
+                                    "one watchdog: use one of them")
+        if hasattr(config, "workerinput"):
+            # the controller's deadline, less a margin: a stuck worker's stacks come before the controller's
+            deadline = config.workerinput.get("spec_session_deadline", time.time() + budget)
+            arm_session_budget(max(1.0, deadline - min(10.0, budget / 10) - time.time()))
+        else:
+            config.stash[SESSION_DEADLINE] = time.time() + budget
+            arm_session_budget(budget)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """xdist: a worker (a replacement included) ends at the controller's deadline, not its own."""
+    deadline = node.config.stash.get(SESSION_DEADLINE, None)
+    if deadline is not None:
+        node.workerinput["spec_session_deadline"] = deadline
+
+
+def pytest_report_header(config):
+    budget = config.getoption("session_budget")
+    if budget is not None:
+        return [f"session budget: {budget:g} s (past it every process dumps its stacks, "
+                f"'Timeout (h:mm:ss)!', and exits 1)"]
+    return []
+
+
+@pytest.fixture(autouse=True)
+def leak_guard():
+    """Fail the test (at teardown) when it leaves a new non-daemon thread alive or a child process
+    running or unreaped: either can keep an xdist worker from exiting or slow the rest of the run.
+    Leaked children are killed and reaped. Fixtures of a wider scope are set up before and torn down
+    after this check, so their threads and processes are theirs to manage."""
+    before = Snapshot.take()
+    yield
+    threads, kids = before.left_behind()
+    if threads or kids:
+        reap(kids)
+        pytest.fail(report(threads, kids), pytrace=False)

@@ -19,8 +19,12 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from spec.catalogue import Catalogue
+import pytest
+
+from grader.sandboxed import implementation
+from spec.catalogue import Catalogue, load
 
 STATUSES = ("passed", "failed", "skipped", "not run", "missing")
 
@@ -137,3 +141,137 @@ class Results:
 
 def _fmt(points: float) -> str:
     return f"{points:g}"
+
+
+# ------------------------------------------------------------------------- the plugin's hooks
+RESULTS = pytest.StashKey[Results]()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("spec", "course spec")
+    group.addoption("--exercise-report", default=None, metavar="PATH",
+                    help="write per-exercise results as JSON to PATH")
+    group.addoption("--interface-doc", default=None, metavar="PATH",
+                    help="write the interface page (the names tests use, per exercise) to PATH")
+
+
+def pytest_configure(config):
+    config.stash[RESULTS] = Results(load())
+    config.pluginmanager.register(ExerciseRecorder(config.stash[RESULTS]), "exercise-recorder")
+
+
+class ExerciseRecorder:
+    """Turns test reports into per-exercise results (on the xdist controller, reports arrive from
+    the workers with the exercise IDs in ``user_properties``), and notes which interface names each
+    exercise's tests used."""
+
+    def __init__(self, results: Results):
+        self.results = results
+        self.names: dict[str, set[str]] = {}
+
+    def pytest_runtest_logreport(self, report):
+        ids = _property(report, "exercise")
+        if ids and (outcome := counted_outcome(report)):
+            self.results.record(ids, outcome, report.nodeid, tier=_property(report, "tier", ["points"])[0])
+        used = [name for value in _property(report, "impl_names") for name in value]
+        for exercise_id in ids:
+            self.names.setdefault(exercise_id, set()).update(used)
+
+
+def _property(item_or_report, key, default=None) -> list:
+    """The values a test's user_properties hold under ``key`` (on an item or on one of its reports)."""
+    values = [value for k, value in item_or_report.user_properties if k == key]
+    return values or (default or [])
+
+
+def counted_outcome(report) -> str | None:
+    """The outcome this phase's report gives the test's exercises, or None where it gives none.
+
+    Only tests that reach the implementation under test count: those whose fixtures include ``impl``
+    (directly or through another fixture, such as a module-scoped training run). A test that never
+    touches the implementation checks the spec itself (a sympy identity, say) and earns nothing."""
+    outcome = _exercise_outcome(report)
+    return outcome if outcome is not None and _property(report, "requests_impl", [False])[0] else None
+
+
+def _failure_text(report) -> str:
+    if isinstance(report.longrepr, tuple):          # a skip: (file, line, reason)
+        return str(report.longrepr[2])
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else str(report.longrepr)
+    return text[:2000]
+
+
+def _exercise_outcome(report) -> str | None:
+    if hasattr(report, "wasxfail"):  # an xfail that failed counts as passed, an xpass as failed
+        return "passed" if report.skipped else "failed"
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        return report.outcome
+    if report.when == "teardown" and report.failed:
+        return "failed"
+    return None
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    results = config.stash[RESULTS]
+    target = implementation.target_from(config.getoption("impl"))
+    terminalreporter.section(f"exercises of {target}")
+    for line in results.table():
+        terminalreporter.write_line(line)
+    from spec.plugins.selection import LOADED
+
+    loaded, _ = config.stash.get(LOADED, (None, None))
+    run = loaded.notebook_run if loaded is not None else None
+    if run is not None:
+        terminalreporter.section(f"notebook {run.path.name}: {len(run.cells)} code cells in {run.seconds:.1f} s")
+        for cell in run.failed:
+            terminalreporter.write_line(f"failed: {cell.describe()}")
+        for magic in run.not_run_magics:
+            terminalreporter.write_line(f"not run: {magic}")
+    path = config.getoption("exercise_report")
+    if path:
+        Path(path).write_text(results.to_json(target), encoding="utf-8")
+    page = config.getoption("interface_doc")
+    if page:
+        from spec.interface import INTERFACE_JSON
+
+        recorder = config.pluginmanager.get_plugin("exercise-recorder")
+        names = {eid: sorted(n) for eid, n in recorder.names.items() if n}
+        Path(page).write_text(interface_page(recorder.names, target), encoding="utf-8")
+        INTERFACE_JSON.write_text(json.dumps(names, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        terminalreporter.write_line(f"interface page written to {page}, names per exercise to {INTERFACE_JSON}")
+
+
+def interface_page(names_by_exercise: dict[str, set[str]], target: str) -> str:
+    """The interface students implement, exercise by exercise: every name the spec's tests use, with its
+    signature and the first line of its docstring, and whether the sheet (or its course template)
+    gives the name or the spec chose it. Exercises graded by hand alone need no name."""
+    from spec.interface import describe_names
+
+    catalogue = load()
+    module = implementation.load(target)
+    described = describe_names(module, {n for names in names_by_exercise.values() for n in names})
+    lines = ["# The interface of the course's solutions", "",
+             f"Generated by `pytest --interface-doc` from the names the spec's tests use (implementation: "
+             f"`{target}`). A solution defines, at the top level of one module, package or notebook, the names "
+             "of the exercises it solves. *sheet* marks a name the sheet or its course template gives; the "
+             "others are the spec's, kept stable so that one spec judges every solution (an alias file maps a "
+             "solution's own names onto them: `python -m spec.grade --alias FILE`). The spec owns the data, "
+             "grids, training loops and thresholds; robustness checks (bad input, dtype, untouched inputs, "
+             "batches) are reported apart and cost no points.", ""]
+    for sheet, title in catalogue.sheets.items():
+        lines += [f"## {sheet}: {title}", ""]
+        for exercise in catalogue.of_sheet(sheet):
+            names = sorted(names_by_exercise.get(exercise.id, ()), key=str.lower)
+            by_hand = f", {exercise.manual_points:g} by hand" if exercise.manual_points else ""
+            lines += [f"### {exercise.id}: {exercise.title} ({exercise.auto_points:g} points automatic{by_hand})", ""]
+            if exercise.fully_manual:
+                lines += ["Graded by hand; no name is required. " + exercise.manual, ""]
+                continue
+            lines += ["| name | from | signature | what it is |", "|---|---|---|---|"]
+            for name in names:
+                info = described[name]
+                cells = [f"`{name}`", "sheet" if info["from_sheet"] else "spec", f"`{info['signature']}`", info["doc"]]
+                lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+            lines.append("")
+    return "\n".join(lines)

@@ -62,7 +62,7 @@ def collect_spec() -> tuple[frozenset, tuple]:
 _FORK_SERVER = r"""
 import json, os, signal, sys, time
 import pytest
-import spec.warm  # noqa: F401 - the judge's libraries and pytest's plugins, imported once before the forks
+import grader.judge.warm  # noqa: F401 - the judge's libraries and pytest's plugins, imported once before the forks
 batch = json.loads(sys.stdin.read())
 runs, jobs, timeout = batch["runs"], max(1, batch["jobs"]), batch["timeout"]
 

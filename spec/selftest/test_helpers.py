@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from grader.sandboxed import implementation
 from spec import catalogue as catalogue_module
-from spec import implementation, oracles
+from spec import oracles
 from spec.asserts import assert_close, assert_equal, assert_rounded, assert_tensor
-from spec.summary import Results
+from spec.plugins.summary import Results
 from spec.tolerances import TOLERANCES, tolerance
 
 
@@ -236,17 +237,21 @@ def test_assert_close_compares_plain_data_only():
 
 
 # ----------------------------------------------------------------------------- hypothesis's examples
+PACKAGES = ("spec", "spec.plugins", "grader.sandboxed", "grader.judge")   # ``from PACKAGE import module``
+PROJECT = ("spec.", "grader.")
+
+
 def _spec_modules_imported_by(path) -> set[str]:
     import ast
 
     names = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module == "spec":
-            names |= {f"spec.{alias.name}" for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("spec."):
+        if isinstance(node, ast.ImportFrom) and node.module in PACKAGES:
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(PROJECT):
             names.add(node.module)
         elif isinstance(node, ast.Import):
-            names |= {alias.name for alias in node.names if alias.name.startswith("spec.")}
+            names |= {alias.name for alias in node.names if alias.name.startswith(PROJECT)}
     return names
 
 
@@ -261,11 +266,13 @@ def test_every_module_the_tests_import_is_imported_by_the_conftest():
     root = Path(__file__).resolve().parents[2]
     wanted = set().union(*(_spec_modules_imported_by(p) for p in sorted((root / "spec").glob("test_*.py"))))
     assert "spec.oracles" in wanted and "spec.asserts" in wanted, wanted
-    # a fresh interpreter: what importing the conftest alone brings in
-    code = "import sys, conftest; print(' '.join(sorted(m for m in sys.modules if m.startswith('spec.'))))"
+    # a fresh interpreter: what importing the conftest's plugins alone brings in
+    code = ("import importlib, sys, conftest\n"
+            "for plugin in conftest.pytest_plugins: importlib.import_module(plugin)\n"
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith(('spec.', 'grader.')))))")
     loaded = set(subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
                                 check=True).stdout.split())
     assert wanted <= loaded, f"imported by the tests but not by the conftest: {sorted(wanted - loaded)}"
     # and the grader's own modules, which a class's warm grader has imported before it forks a judge
-    graders = {"spec.grade", "spec.batch", "spec.sandbox", "spec.runs", "spec.catalogue"}
+    graders = {"grader.judge.grade", "grader.judge.batch", "grader.judge.sandbox", "spec.runs", "spec.catalogue"}
     assert graders <= loaded, f"imported by a forked judge's grader but not by the conftest: {sorted(graders - loaded)}"

@@ -1,4 +1,4 @@
-"""The leak guard (conftest.py's autouse ``leak_guard``, spec/leaks.py) and the session budget: run
+"""The leak guard (conftest.py's autouse ``leak_guard``, spec/plugins/leaks.py) and the session budget: run
 pytest with the spec's plugin on small test files, in a separate process, and read the outcomes."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from spec import leaks
+from spec.plugins import leaks
 from spec.selftest.runner import ROOT
 
 needs_children = pytest.mark.skipif(leaks.children() is None or not hasattr(os, "waitid"),

@@ -1,4 +1,4 @@
-"""Notebook submissions run cell by cell (spec/notebook.py): in their own folder, magics as IPython
+"""Notebook submissions run cell by cell (grader/sandboxed/notebook.py): in their own folder, magics as IPython
 means them, a failing cell costing only its names, no network, a time budget of their own."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from types import ModuleType
 import nbformat
 import pytest
 
-from spec import notebook
-from spec.implementation import Implementation, MissingName, read_aliases
+from grader.sandboxed import notebook
+from grader.sandboxed.implementation import Implementation, MissingName, read_aliases
 
 
 def write(tmp_path, *sources, name="student.ipynb", tags=None):
@@ -135,7 +135,7 @@ def test_aliases_map_a_submissions_names_onto_the_interface(tmp_path):
 @pytest.mark.parametrize("text", ['a = 1\n', 'a = "not an identifier!"\n', 'a = "x"\nb = "x"\n'],
                          ids=["not a string", "not a name", "two onto one"])
 def test_bad_alias_files_are_refused(tmp_path, text):
-    from spec.implementation import ImplementationNotFound
+    from grader.sandboxed.implementation import ImplementationNotFound
 
     path = tmp_path / "aliases.toml"
     path.write_text(text)

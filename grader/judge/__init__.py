@@ -1,0 +1,1 @@
+"""Decides: never imports a submission; reaches it only through the channel."""

@@ -1,0 +1,158 @@
+"""The judge's pytest plugin: isolated mode (``--isolate``, always on under ``python -m spec.grade``),
+where the implementation runs in a sandboxed worker process (grader/judge/remote.py) and this process,
+which decides every verdict, never imports it; and the records (``--records``): one JSON line per
+collected test, test start and test result, which the grade (grader/judge/grade.py) reads from outside
+the pytest process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader.sandboxed import implementation
+from spec.plugins.selection import LOST, _aliases, _exercise_ids, _tier
+from spec.plugins.summary import _failure_text, _property, counted_outcome
+
+WORKER = pytest.StashKey[object]()  # isolated mode: the worker process that runs the implementation
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("spec", "course spec")
+    group.addoption("--records", default=None, metavar="PATH",
+                    help="write one JSON line per collected test, test start and test result (for the grader)")
+    group.addoption("--isolate", action="store_true", default=os.environ.get("SPEC_ISOLATE") == "1",
+                    help="run the implementation in a separate, sandboxed worker process and reach it through a "
+                         "data-only channel (grader/judge/remote.py; always on under python -m spec.grade; "
+                         "$SPEC_ISOLATE=1)")
+    group.addoption("--hide-reference", action="store_true", default=False,
+                    help="isolated mode: hide the reference solutions (impl/) from the worker")
+    group.addoption("--worker-dir", default=None, metavar="DIR",
+                    help="isolated mode: the folder the worker may write (default: a fresh temporary folder)")
+    group.addoption("--worker-call-timeout", type=float, default=None, metavar="SECONDS",
+                    help="isolated mode: a call the worker does not answer within SECONDS fails and the worker "
+                         "is restarted (default: none beyond the test's own timeout)")
+
+
+def pytest_configure(config):
+    if config.getoption("records") and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(RecordsWriter(config.getoption("records")), "records-writer")
+
+
+def pytest_runtest_setup(item):
+    if item.config.getoption("isolate"):
+        from grader.judge.remote import CHANGED_INPUTS
+
+        CHANGED_INPUTS.clear()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if item.config.getoption("isolate") and report.when == "call" and report.passed and _tier(item) == "robustness":
+        from grader.judge.remote import CHANGED_INPUTS
+
+        if CHANGED_INPUTS:   # isolated mode never copies such a change back: it is reported here
+            report.outcome = "failed"
+            report.longrepr = f"{item.nodeid}: " + "; ".join(dict.fromkeys(CHANGED_INPUTS))
+    if call.excinfo is not None and item.config.getoption("isolate") and report.failed:
+        from grader.judge.remote import WorkerCrashed
+
+        if call.excinfo.errisinstance(WorkerCrashed) or "Timeout" in call.excinfo.exconly()[:200]:
+            lost = item.config.stash.setdefault(LOST, {})
+            for eid in _exercise_ids(item):
+                lost.setdefault(eid, "ended the submission's process or ran out of time")
+    return report
+
+
+class RecordsWriter:
+    """One JSON object per line, flushed at once: the tests collected (with their exercises), each
+    test's start and its result. A grader outside the pytest process reads this file, so a run that
+    crashes still tells which tests finished and which one was running."""
+
+    def __init__(self, path):
+        self.handle = open(path, "a", encoding="utf-8")  # open for the whole session
+        self.pending: dict[str, dict] = {}
+        self.timed_out: set[str] = set()   # exercises lost to a timeout: their other tests are skipped
+
+    def pytest_runtest_setup(self, item):
+        lost = self.timed_out & set(_exercise_ids(item))
+        if lost:
+            pytest.skip(f"not run: an earlier test of {', '.join(sorted(lost))} timed out")
+
+    def write(self, **event):
+        self.handle.write(json.dumps(event) + "\n")
+        self.handle.flush()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items):
+        for item in items:
+            self.write(event="collected", nodeid=item.nodeid, exercises=_property(item, "exercise"), tier=_tier(item))
+
+    def pytest_runtest_logstart(self, nodeid):
+        self.write(event="start", nodeid=nodeid)
+
+    def pytest_runtest_logreport(self, report):
+        record = self.pending.setdefault(report.nodeid, {"outcome": "passed", "message": "", "counted": False,
+                                                         "tier": _property(report, "tier", ["points"])[0]})
+        record["counted"] = record["counted"] or counted_outcome(report) is not None
+        if report.failed and record["outcome"] != "failed":
+            record.update(outcome="failed", message=_failure_text(report))
+            if "Timeout" in record["message"]:
+                self.timed_out.update(_property(report, "exercise"))
+        elif report.skipped and record["outcome"] == "passed" and report.when != "teardown":
+            record.update(outcome="skipped", message=_failure_text(report))
+        if report.when == "teardown":
+            self.write(event="result", nodeid=report.nodeid, **self.pending.pop(report.nodeid))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, exitstatus):
+        self.write(event="finished", exitstatus=int(exitstatus))   # what follows is the process's exit
+
+    def pytest_unconfigure(self):
+        self.handle.close()
+
+
+def _start_worker(config) -> tuple:
+    """Isolated mode: the implementation runs in a sandboxed worker process (grader/judge/remote.py); this
+    process, which computes every verdict, never imports it."""
+    import cloudpickle
+
+    from grader.judge import remote
+
+    target = implementation.target_from(config.getoption("impl"))
+    try:
+        _aliases(config)   # a malformed alias file or a missing path: the same one line as in process
+        path = implementation._as_path(target)
+    except implementation.ImplementationNotFound as exc:
+        return None, str(exc)
+    for name, module in list(sys.modules.items()):
+        # the spec's functions (test helpers, loops, asserts) go over by copy: the sandbox holds none of
+        # spec/ but its data module (grader/judge/sandbox.py), which is imported there by name
+        if name.startswith("spec.") and name != "spec.data" and not name.startswith("spec.plugins"):
+            cloudpickle.register_pickle_by_value(module)
+    alias = config.getoption("alias") or os.environ.get(implementation.ALIAS_ENV_VAR)
+    loaded, error, worker = remote.start(
+        str(path) if path is not None else target, alias=str(Path(alias).resolve()) if alias else None,
+        notebook_budget=config.getoption("notebook_budget"), hide_reference=config.getoption("hide_reference"),
+        scratch=Path(config.getoption("worker_dir")) if config.getoption("worker_dir") else None,
+        call_timeout=config.getoption("worker_call_timeout"))
+    config.stash[WORKER] = worker
+    if loaded is not None:
+        loaded._label = target
+    writer = config.pluginmanager.get_plugin("records-writer")
+    if writer is not None:
+        writer.write(event="isolation", what=worker.isolation)
+        if worker.notebook is not None:
+            writer.write(event="notebook", **worker.notebook.as_dict())
+    return loaded, error
+
+
+def pytest_unconfigure(config):
+    worker = config.stash.get(WORKER, None)
+    if worker is not None:
+        worker.close()

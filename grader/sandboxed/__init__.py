@@ -1,0 +1,1 @@
+"""Runs inside the sandbox, with the submission: nothing here decides a verdict."""

@@ -38,6 +38,7 @@ import fnmatch
 import json
 import os
 import signal
+import stat
 import sys
 import tempfile
 import threading
@@ -47,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.judge import sandbox
+from grader.judge.escape import csv_cell, folder_name, printable
 from spec.catalogue import load
 
 GRACE_S = 60.0          # seconds a worker may run past the grade's own budget (start, reports, stop)
@@ -57,10 +59,16 @@ IGNORED = ("__pycache__", ".ipynb_checkpoints")
 # ------------------------------------------------------------------------------ finding the class
 @dataclass
 class Submission:
-    student: str
+    student: str               # the entry's name as the class folder has it (data: shown escaped)
     path: Path | None          # what grade() gets; None where the entry holds nothing gradable
     entry: Path                # the class folder's entry (the file, or the student's folder)
     problem: str = ""          # why path is None
+    folder: str = ""           # the student's report folder: a safe name, unique in the class (escape.py)
+
+    @property
+    def own_folder(self) -> Path | None:
+        """The student's own folder, staged whole; None for a flat entry (its file alone is staged)."""
+        return self.entry if self.path is not None and self.path != self.entry else None
 
 
 def is_class_folder(path) -> bool:
@@ -73,50 +81,82 @@ def _visible(path: Path) -> bool:
     return not path.name.startswith((".", "_")) and path.name not in IGNORED
 
 
+def _kind(path: Path) -> str:
+    """'file', 'folder', 'link' or 'other', never following a link (lstat)."""
+    mode = os.lstat(path).st_mode
+    return ("link" if stat.S_ISLNK(mode) else "file" if stat.S_ISREG(mode) else "folder" if stat.S_ISDIR(mode)
+            else "other")
+
+
 def find_submission(folder: Path) -> tuple[Path | None, str]:
     """The submission in one student's folder (or Gradescope's /autograder/submission): the folder
     itself if it is a package, else its one notebook, else its one .py file, else its one package
-    folder. Returns (path, "") or (None, why)."""
+    folder. Links are never followed: a link is no submission. Returns (path, "") or (None, why)."""
     folder = Path(folder)
-    if (folder / "__init__.py").is_file():
-        return folder, ""
-    entries = sorted(p for p in folder.iterdir() if _visible(p)) if folder.is_dir() else []
-    for kind, found in (("notebook", [p for p in entries if p.is_file() and p.suffix == ".ipynb"]),
-                        (".py file", [p for p in entries if p.is_file() and p.suffix == ".py"]),
-                        ("package folder", [p for p in entries if p.is_dir() and (p / "__init__.py").is_file()])):
+    try:
+        if _kind(folder) != "folder":
+            return None, f"{folder.name} is not a folder of the student's own (a link or a special file)"
+        if (folder / "__init__.py").exists() and _kind(folder / "__init__.py") == "file":
+            return folder, ""
+        entries = [(p, _kind(p)) for p in sorted(folder.iterdir()) if _visible(p)]
+        packages = [p for p, kind in entries if kind == "folder" and (p / "__init__.py").exists()
+                    and _kind(p / "__init__.py") == "file"]
+    except OSError as error:
+        return None, f"{folder.name}/ could not be read: {error.strerror or error}"
+    for kind, found in (("notebook", [p for p, k in entries if k == "file" and p.suffix == ".ipynb"]),
+                        (".py file", [p for p, k in entries if k == "file" and p.suffix == ".py"]),
+                        ("package folder", packages)):
         if len(found) == 1:
             return found[0], ""
         if len(found) > 1:
             names = ", ".join(p.name for p in found)
             return None, f"{folder.name}/ holds {len(found)} {kind}s ({names}): expected one submission"
-    return None, f"{folder.name}/ holds no notebook, .py file or package folder"
+    links = [p.name for p, k in entries if k == "link"]
+    also = f" (links are not followed: {', '.join(links[:5])})" if links else ""
+    return None, f"{folder.name}/ holds no notebook, .py file or package folder{also}"
 
 
 def find_class(folder, skip=()) -> list[Submission]:
-    """Every student's submission in a class folder, sorted by student name."""
+    """Every student's submission in a class folder, sorted by student name. An entry that cannot be
+    read, or is a link, is that student's row (not graded), never the end of the class run."""
     found = []
     for entry in sorted(Path(folder).iterdir()):
         if not _visible(entry) or any(fnmatch.fnmatch(entry.name, pattern) for pattern in skip):
             continue
-        if entry.is_file() and entry.suffix in (".py", ".ipynb"):
+        try:
+            kind = _kind(entry)
+        except OSError as error:
+            found.append(Submission(entry.name, None, entry, f"could not be read: {error.strerror or error}"))
+            continue
+        if kind == "file" and entry.suffix in (".py", ".ipynb"):
             found.append(Submission(entry.stem, entry, entry))
-        elif entry.is_dir():
+        elif kind == "folder":
             path, problem = find_submission(entry)
             found.append(Submission(entry.name, path, entry, problem))
+        elif kind == "link" and (entry.suffix in (".py", ".ipynb") or not entry.suffix):
+            found.append(Submission(entry.stem, None, entry, f"{entry.name} is a link: a submission is graded "
+                                                             "from the student's own files only"))
     stems = [s.student for s in found]
     for submission in found:   # alice.py beside alice.ipynb: both keep their suffix
         if stems.count(submission.student) > 1:
             submission.student = submission.entry.name
+    taken: set[str] = set()
+    for submission in found:
+        submission.folder = folder_name(submission.student, taken)
     return found
 
 
 # ------------------------------------------------------------------------------ one student
 def newest_mtime(path: Path) -> float:
-    if path.is_file():
-        return path.stat().st_mtime
-    times = [p.stat().st_mtime for p in path.rglob("*")
-             if p.is_file() and not any(part in IGNORED for part in p.relative_to(path).parts)]
-    return max(times, default=path.stat().st_mtime)
+    """The newest change under ``path``, links not followed (an unreadable entry: now, so it is regraded)."""
+    try:
+        newest = os.lstat(path).st_mtime
+        for top, folders, files in os.walk(path, followlinks=False):
+            folders[:] = [f for f in folders if f not in IGNORED]
+            newest = max([newest, *(os.lstat(os.path.join(top, f)).st_mtime for f in files)])
+        return newest
+    except OSError:
+        return float("inf")
 
 
 def up_to_date(submission: Submission, folder: Path, options: dict) -> bool:
@@ -158,8 +198,10 @@ def grade_one(submission: Submission, folder: Path, options: dict, *, grace: flo
         status, detail = "not graded", submission.problem
     else:
         limit = options["budget"] + grace
-        process = _warm().Process(target=_student, name=f"grade {submission.student}",
-                                  args=(str(submission.path), str(folder), options, str(folder / "worker.log"), runs))
+        own = str(submission.own_folder) if submission.own_folder is not None else None
+        process = _warm().Process(target=_student, name=f"grade {submission.folder}",
+                                  args=(str(submission.path), str(folder), options, str(folder / "worker.log"), runs,
+                                        own))
         process.start()
         process.join(limit)
         code = process.exitcode
@@ -205,7 +247,7 @@ def _warm():
     return _CONTEXT
 
 
-def _student(target: str, out: str, options: dict, log: str, runs: str | None) -> None:
+def _student(target: str, out: str, options: dict, log: str, runs: str | None, own_folder: str | None) -> None:
     """In a student's grading process: its own session (the batch ends the whole group at its limit),
     ended with the fork server, output to ``log``; grade the submission and write its reports. SIGTERM
     becomes SystemExit, so that the grade's own clean-up (ending its judge, its scratch folder) runs."""
@@ -224,7 +266,7 @@ def _student(target: str, out: str, options: dict, log: str, runs: str | None) -
     signal.signal(signal.SIGTERM, stop)
     result = grade(target, selection=tuple(options["selection"]), timeout=options["timeout"], slow=options["slow"],
                    alias=options["alias"], notebook_budget=options["notebook_budget"], budget=options["budget"],
-                   fork_judge=True, runs=runs)
+                   fork_judge=True, runs=runs, own_folder=own_folder, helpers=tuple(options.get("helpers", ())))
     write_reports(result, Path(out))
 
 
@@ -288,8 +330,8 @@ def gradebook_row(submission: Submission, folder: Path, selection) -> dict:
     except (OSError, ValueError):
         stamp = {}
     maxima = sheet_points(selection)
-    row = {"student": submission.student, "submission": str(submission.path or submission.entry),
-           "status": stamp.get("status", "unknown")}
+    row = {"student": submission.student, "folder": submission.folder,
+           "submission": str(submission.path or submission.entry), "status": stamp.get("status", "unknown")}
     for sheet, points in maxima.items():
         earned = data.get("sheets", {}).get(sheet, {}).get("earned", 0)
         row[f"{sheet} points"] = f"{earned:g}"
@@ -305,11 +347,12 @@ def gradebook_row(submission: Submission, folder: Path, selection) -> dict:
 
 
 def write_gradebook(rows: list[dict], path: Path) -> None:
+    """One row per student; every cell is data (a name, a message) and never a spreadsheet formula."""
     fields = list(rows[0]) if rows else ["student"]
     with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({key: csv_cell(value) for key, value in row.items()} for row in rows)
 
 
 # ------------------------------------------------------------------------------ the class
@@ -338,29 +381,29 @@ class Progress:
 
 def grade_class(folder, out, *, selection=(), timeout: float = 60, slow: bool = False, alias: str | None = None,
                 notebook_budget: float | None = None, budget: float = 1800, jobs: int | None = None,
-                force: bool = False, skip=(), grace: float = GRACE_S, progress: bool = True) -> list[dict]:
+                force: bool = False, skip=(), helpers=(), grace: float = GRACE_S, progress: bool = True) -> list[dict]:
     """Grade every submission in ``folder`` (see the module docstring); returns the gradebook rows."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    submissions = find_class(folder, skip)
+    submissions = find_class(folder, (*skip, *helpers))   # a helper the course names is nobody's submission
     options = {"selection": list(selection), "timeout": timeout, "slow": slow, "alias": alias,
-               "notebook_budget": notebook_budget, "budget": budget}
+               "notebook_budget": notebook_budget, "budget": budget, "helpers": list(helpers)}
     jobs = max(1, jobs or len(os.sched_getaffinity(0)))
-    todo = [s for s in submissions if force or not up_to_date(s, out / s.student, options)]
+    todo = [s for s in submissions if force or not up_to_date(s, out / s.folder, options)]
     bar = Progress(len(todo)) if progress and todo else None
     # the spec's own runs (spec/runs.py) are computed by the first judge that needs one and read by the
     # others (judges unpickle them): a folder of the batch's, shared only where no worker can write to it
     with tempfile.TemporaryDirectory(prefix="spec-runs-") as shared, ThreadPoolExecutor(max_workers=jobs) as pool:
         runs = shared if sandbox.worker_cannot_write_the_judges_files() else None
-        futures = {pool.submit(grade_one, s, out / s.student, options, grace=grace, runs=runs): s for s in todo}
+        futures = {pool.submit(grade_one, s, out / s.folder, options, grace=grace, runs=runs): s for s in todo}
         for future in as_completed(futures):
             stamp = future.result()
             if bar:
-                bar.update(f"{stamp['student']}: {stamp['status']} in {stamp['seconds']:.0f} s")
-    rows = [gradebook_row(s, out / s.student, selection) for s in submissions]
-    skipped = {s.student for s in submissions} - {s.student for s in todo}
+                bar.update(f"{printable(stamp['student'])}: {stamp['status']} in {stamp['seconds']:.0f} s")
+    rows = [gradebook_row(s, out / s.folder, selection) for s in submissions]
+    skipped = {s.folder for s in submissions} - {s.folder for s in todo}
     for row in rows:
-        row["rerun"] = "skipped (report up to date)" if row["student"] in skipped else "graded now"
+        row["rerun"] = "skipped (report up to date)" if row["folder"] in skipped else "graded now"
     write_gradebook(rows, out / "gradebook.csv")
     return rows
 
@@ -380,13 +423,13 @@ def run(args) -> int:
     rows = grade_class(args.target, args.out, selection=tuple(args.exercise), timeout=args.timeout, slow=args.slow,
                        alias=str(Path(args.alias).resolve()) if args.alias else None,
                        notebook_budget=args.notebook_budget, budget=args.budget, jobs=args.jobs, force=args.force,
-                       skip=tuple(args.skip))
+                       skip=tuple(args.skip), helpers=tuple(args.helpers))
     elapsed = time.perf_counter() - started
     if getattr(args, "format", "reports") == "gradescope":   # each student's results.json beside the reports
         from grader.judge.gradescope import write_results
 
         for row in rows:
-            folder = Path(args.out) / row["student"]
+            folder = Path(args.out) / row["folder"]
             data = json.loads((folder / "grade.json").read_text(encoding="utf-8"))
             write_results(data, folder, tuple(args.exercise), seconds=float(row["seconds"]))
     graded = [r for r in rows if r["rerun"] == "graded now"]
@@ -395,7 +438,7 @@ def run(args) -> int:
              if graded else "") + f"; gradebook: {Path(args.out).resolve() / 'gradebook.csv'}")
     for row in rows:
         flag = "" if row["status"] == "graded" else f"  [{row['status']}]"
-        print(f"  {row['student']:<24} {row['total points']:>6} / {row['total max']}{flag}")
+        print(f"  {printable(row['student']):<24} {row['total points']:>6} / {row['total max']}{flag}")
     return 0
 
 

@@ -30,7 +30,9 @@ from spec.catalogue import load
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT_FILES = ("conftest.py", "pyproject.toml", "constraints.txt")
-SKIPPED = ("__pycache__", ".pytest_cache", ".hypothesis", ".benchmarks", "tests")   # tests: the grader's own
+#: never shipped: caches, and every folder of tests of the spec and the grader (spec/selftest holds correct
+#: solution notebooks, wrong solutions and hostile cases; spec/tools and spec/bench are not the spec)
+SKIPPED = ("__pycache__", ".pytest_cache", ".hypothesis", ".benchmarks", "tests", "selftest", "tools", "bench")
 
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once, as root with network access, when it builds the autograder image.

@@ -32,6 +32,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -40,6 +42,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.judge.escape import md_code, printable, xml_text
 from spec.catalogue import load
 from spec.runs import RUNS_DIR
 
@@ -76,6 +79,7 @@ class Grade:
     notebook: dict | None = None  # the cell-by-cell run of a notebook submission
     isolation: str = ""           # what shielded the grader from the submission
     selection: tuple = ()
+    left_out: list[str] = field(default_factory=list)   # files of the submission's folder not staged, and why
 
     def exercise_rows(self) -> list[dict]:
         catalogue = load()
@@ -135,7 +139,7 @@ class Grade:
             sheet["exercises"].append(row)
         total = lambda key: sum(s[key] for s in sheets.values())
         return {"target": self.target, "error": self.error, "tampered": self.tampered, "runs": self.runs,
-                "isolation": self.isolation,
+                "isolation": self.isolation, "left_out": self.left_out,
                 "earned": total("earned"), "points": total("points"), "manual_points": total("manual_points"),
                 "robustness": {k: sum(s["robustness"][k] for s in sheets.values()) for k in ("passed", "failed")},
                 "notebook": self.notebook, "sheets": sheets}
@@ -144,7 +148,8 @@ class Grade:
 BUDGET_S = 1800.0              # seconds for a whole grade, every restart included
 JUDGE_MEMORY = 8 * 2**30     # address space of the judge: what a reply makes it allocate stays bounded
 FILE_LIMIT = 64 * 2**20       # bytes of any file the spec's child writes, its log included
-SCRATCH_LIMIT = 200 * 2**20   # bytes of a submission's folder copied beside it (helper files, data)
+STAGE_BYTES = 200 * 2**20     # bytes of a submission's own files staged (the notebook, helper files, data)
+STAGE_FILES = 2000            # files of a submission's own folder staged
 SKIPPED_IN_COPY = (".git", "__pycache__", ".ipynb_checkpoints", ".venv", ".tox")
 
 
@@ -155,32 +160,91 @@ def _copy_alias(path, folder: Path) -> Path:
     return Path(shutil.copy2(path, folder / f"aliases-{Path(path).name}"))
 
 
-def scratch_copy(path: Path, scratch: Path) -> Path:
-    """A copy of the submission to grade, in a scratch folder: what its code writes stays out of the
-    student's folder. A package folder is copied whole; a file with the files and folders beside it
-    (helper modules, data), up to SCRATCH_LIMIT bytes, else with the files beside it only."""
-    import shutil
+class StagingError(Exception):
+    """The submission cannot be staged as its own files (a link, a special file, too large)."""
 
-    ignore = shutil.ignore_patterns(*SKIPPED_IN_COPY)
-    if path.is_dir():
-        shutil.copytree(path, scratch / path.name, ignore=ignore, symlinks=True)
-        return scratch / path.name
-    folder = path.parent
-    size = 0
-    for item in folder.rglob("*"):
-        if any(part in SKIPPED_IN_COPY for part in item.relative_to(folder).parts):
-            continue
-        size += item.stat().st_size if item.is_file() and not item.is_symlink() else 0
-        if size > SCRATCH_LIMIT:
-            break
-    if size <= SCRATCH_LIMIT:
-        shutil.copytree(folder, scratch, ignore=ignore, symlinks=True)
+
+def _copy_file(source: Path, target: Path) -> None:
+    """Copy one regular file, never through a link (O_NOFOLLOW: a link swapped in meanwhile fails)."""
+    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as reading, open(target, "xb") as writing:
+        shutil.copyfileobj(reading, writing)
+
+
+class _Stager:
+    """Copies a submission's own files into the scratch folder: regular files and folders only, never
+    following a link, up to STAGE_BYTES and STAGE_FILES; says what it left out."""
+
+    def __init__(self):
+        self.bytes = self.files = 0
+        self.left_out: list[str] = []
+
+    def file(self, source: Path, target: Path, shown: str, *, required: bool = False) -> None:
+        info = os.lstat(source)
+        if not stat.S_ISREG(info.st_mode):
+            what = "a link" if stat.S_ISLNK(info.st_mode) else "not a regular file"
+            if required:
+                raise StagingError(f"{shown} is {what}: a submission is graded from the student's own files only")
+            self.left_out.append(f"{shown} ({what})")
+            return
+        if self.files + 1 > STAGE_FILES or self.bytes + info.st_size > STAGE_BYTES:
+            if required:
+                raise StagingError(f"{shown} is larger than the {STAGE_BYTES // 2**20} MiB a submission may have")
+            self.left_out.append(f"{shown} (past the limit of {STAGE_FILES} files, {STAGE_BYTES // 2**20} MiB)")
+            return
+        self.files += 1
+        self.bytes += info.st_size
+        _copy_file(source, target)
+
+    def tree(self, source: Path, target: Path, shown: str, *, first: Path | None = None) -> None:
+        """Copy the folder ``source`` to ``target``; ``first`` (the submission itself) is copied first and
+        must be staged."""
+        if not stat.S_ISDIR(os.lstat(source).st_mode):
+            raise StagingError(f"{shown} is a link or not a folder: a submission is graded from its own files only")
+        target.mkdir(parents=True)
+        if first is not None and first.parent == source and first.name not in SKIPPED_IN_COPY:
+            if stat.S_ISDIR(os.lstat(first).st_mode):
+                self.tree(first, target / first.name, f"{shown}/{first.name}")
+            else:
+                self.file(first, target / first.name, f"{shown}/{first.name}", required=True)
+        for entry in sorted(os.scandir(source), key=lambda e: e.name):
+            if entry.name in SKIPPED_IN_COPY or (first is not None and entry.name == first.name):
+                continue
+            path, name = Path(entry.path), f"{shown}/{entry.name}"
+            if entry.is_dir(follow_symlinks=False):
+                self.tree(path, target / entry.name, name)
+            else:
+                self.file(path, target / entry.name, name)
+
+
+def scratch_copy(path: Path, scratch: Path, *, own_folder: Path | None = None, helpers=()) -> tuple[Path, list[str]]:
+    """Stage the submission in the scratch folder: exactly the student's own files, so that what its code
+    writes stays out of the student's folder and nothing else is within its reach. Returns (the staged
+    submission, what was left out). ``own_folder``: the student's own folder holding ``path`` (a class
+    folder's entry, Gradescope's submission folder), staged whole; else a package folder is staged whole
+    and a file alone, with the course's ``helpers`` (file names) from beside it. Never resolves a path
+    and never follows a link: a link is left out (and is no submission); regular files and folders only,
+    at most STAGE_FILES files and STAGE_BYTES bytes."""
+    path = Path(path)
+    stager = _Stager()
+    if own_folder is not None:
+        own_folder = Path(own_folder)
+        if path.parent != own_folder:
+            raise StagingError(f"{path.name} is not in the student's folder {own_folder.name}")
+        stager.tree(own_folder, scratch, own_folder.name, first=path)
+        return scratch / path.name, stager.left_out
+    scratch.mkdir(parents=True)
+    if stat.S_ISDIR(os.lstat(path).st_mode):
+        stager.tree(path, scratch / path.name, path.name)
     else:
-        scratch.mkdir(parents=True)
-        for item in folder.iterdir():
-            if item.is_file() and item.stat().st_size <= SCRATCH_LIMIT:
-                shutil.copy2(item, scratch / item.name)
-    return scratch / path.name
+        stager.file(path, scratch / path.name, path.name, required=True)
+        for name in helpers:
+            helper = path.parent / name
+            if os.sep in name or name in (".", "..") or not os.path.lexists(helper):
+                stager.left_out.append(f"{name} (a helper the course names, not found beside {path.name})")
+            else:
+                stager.file(helper, scratch / name, name)
+    return scratch / path.name, stager.left_out
 
 
 def _selected(exercise_id: str, selection) -> bool:
@@ -398,14 +462,15 @@ def _read_records(path: Path) -> list[dict]:
 def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_timeout: float = 1800,
           max_runs: int = 25, alias: str | None = None, notebook_budget: float | None = None,
           hide_reference: bool = True, budget: float = BUDGET_S, fork_judge: bool = False,
-          runs: str | None = None) -> Grade:
+          runs: str | None = None, own_folder: str | None = None, helpers=()) -> Grade:
     """Run the spec on ``target`` (see the module docstring) and return its grade. ``budget`` bounds the
     whole grade, every restart included (the remaining tests are reported as not run once it is
     spent, and the run in progress is ended at it, whatever it writes to look alive). ``hide_reference``
     False leaves the reference solutions importable: only for the spec's own corpus of wrong solutions,
     which are the reference with one piece broken. ``fork_judge``: the judge is a fork of this process
     (grader/judge/warm.py; only where this process runs nothing else), else a new interpreter; ``runs``: a
-    folder of the spec's own runs shared with other grades (a class's), one no worker can write to."""
+    folder of the spec's own runs shared with other grades (a class's), one no worker can write to.
+    ``own_folder`` and ``helpers``: what is staged beside the submission (see :func:`scratch_copy`)."""
     target = str(target)
     result = Grade(target, selection=tuple(selection))
     # the exercises graded by hand alone are not run on a submission: their tests check the
@@ -413,7 +478,9 @@ def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_
     catalogue = load()
     selection = tuple(e.id for e in catalogue.exercises if not e.fully_manual and _selected(e.id, selection))
     path = Path(target)
-    if not path.exists():
+    if os.path.islink(path):
+        result.error = f"{path.name} is a link: a submission is graded from the student's own files only"
+    elif not path.exists():
         result.error = f"{target}: no such file or folder"
     elif path.is_dir() and not (path / "__init__.py").is_file():
         result.error = f"{target}: a package folder needs an __init__.py"
@@ -426,7 +493,8 @@ def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_
     with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-") as tmp:
         _grade_in(tmp, result, path, catalogue, selection=selection, timeout=timeout, slow=slow,
                   run_timeout=run_timeout, max_runs=max_runs, alias=alias, notebook_budget=notebook_budget,
-                  hide_reference=hide_reference, budget=budget, fork_judge=fork_judge, runs=runs)
+                  hide_reference=hide_reference, budget=budget, fork_judge=fork_judge, runs=runs,
+                  own_folder=own_folder, helpers=helpers)
     after = spec_digest()
     changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
     if changed:   # the spec is read-only to a sandboxed worker: this is a defence in depth
@@ -435,10 +503,15 @@ def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_
 
 
 def _grade_in(tmp, result, path, catalogue, *, selection, timeout, slow, run_timeout, max_runs, alias,
-              notebook_budget, hide_reference, budget, fork_judge, runs) -> None:
+              notebook_budget, hide_reference, budget, fork_judge, runs, own_folder, helpers) -> None:
     work = Path(tmp) / "work"   # the worker's: the submission's copy, its caches; the judge's records stay apart
     work.mkdir()
-    target = str(scratch_copy(path.resolve(), work / "submission"))
+    try:
+        staged, result.left_out = scratch_copy(path, work / "submission", own_folder=own_folder, helpers=helpers)
+    except (StagingError, OSError) as error:
+        result.error = f"the submission could not be staged: {error}"
+        return
+    target = str(staged)
     if alias:
         alias = str(_copy_alias(alias, work))
     only = None
@@ -513,23 +586,28 @@ def _robustness_line(robust: dict) -> str:
 
 
 def to_markdown(data: dict) -> str:
-    lines = [f"# Grade of {data['target']}", "",
+    lines = [f"# Grade of {md_code(Path(data['target']).name)}", "",
              f"**{data['earned']:g} / {data['points']:g} points graded automatically** (all-or-nothing per exercise)",
              f"**{data['manual_points']:g} points to grade by hand** (listed below with the reference answers)",
              f"**{_robustness_line(data['robustness'])}**", "", f"Isolation: {data['isolation']}.", ""]
     if data["error"]:
-        lines += [f"**The submission could not be graded:** {data['error']}", ""]
+        lines += [f"**The submission could not be graded:** {md_code(data['error'], 2000)}", ""]
+    if data.get("left_out"):
+        lines += [f"Not staged with the submission ({len(data['left_out'])} entries; only the student's own regular "
+                  f"files are graded): " + ", ".join(md_code(item, 200) for item in data["left_out"][:20]), ""]
     if data["tampered"]:
-        lines += ["**The spec was tampered with during the grade "
-                  f"({', '.join(data['tampered'])}); every exercise scores 0.**", ""]
+        lines += ["**The spec was tampered with during the grade; every exercise scores 0:** "
+                  f"{md_code(', '.join(data['tampered']), 1000)}", ""]
     notebook = data.get("notebook")
     if notebook:
         cells = notebook["cells"]
         failed = [c for c in cells if c["status"] in ("error", "not run")]
         lines += [f"## The notebook: {len(cells)} code cells run in {notebook['seconds']:.1f} s, "
                   f"{len(failed)} failed", ""]
-        lines += [f"- cell {c['index']} (`{c['first_line']}`): {c['error']}" for c in failed]
-        lines += [f"- cell {c['index']}: not run: `{m}`" for c in cells for m in c["not_run"]]
+        # the worker's word: shown as code, never as Markdown or HTML, and no point depends on it
+        lines += [f"- cell {c['index']:d} ({md_code(c['first_line'], 120)}): {md_code(c['error'], 400)}"
+                  for c in failed]
+        lines += [f"- cell {c['index']:d}: not run: {md_code(m, 120)}" for c in cells for m in c["not_run"]]
         lines.append("")
     for sheet, info in data["sheets"].items():
         lines += [f"## {sheet}: {info['earned']:g} / {info['points']:g} automatic, "
@@ -545,8 +623,8 @@ def to_markdown(data: dict) -> str:
             if row["failures"]:
                 lines += [f"### {row['id']}: {row['title']}", ""]
                 for failure in row["failures"][:5]:
-                    message = " ".join(failure["message"].split())[:400]
-                    lines.append(f"- `{failure['test'].split('::')[-1]}` ({failure['outcome']}): {message}")
+                    lines.append(f"- {md_code(failure['test'].split('::')[-1])} ({failure['outcome']}): "
+                                 f"{md_code(failure['message'], 400)}")
                 if len(row["failures"]) > 5:
                     lines.append(f"- ... and {len(row['failures']) - 5} more")
                 lines.append("")
@@ -561,14 +639,14 @@ def to_markdown(data: dict) -> str:
                for f in row["robustness"]["failed"]]
     if fragile:
         lines += ["## Robustness checks that failed (no points lost)", ""]
-        lines += [f"- {eid} `{f['test'].split('::')[-1]}`: {' '.join(f['message'].split())[:300]}"
+        lines += [f"- {eid} {md_code(f['test'].split('::')[-1])}: {md_code(f['message'], 300)}"
                   for eid, f in fragile[:20]]
         lines.append("")
     return "\n".join(lines)
 
 
 def to_junit(grade_: Grade) -> str:
-    suites = ET.Element("testsuites", name=f"grade of {grade_.target}")
+    suites = ET.Element("testsuites", name=xml_text(f"grade of {grade_.target}"))
     by_exercise: dict[str, list[TestResult]] = {}
     for test in grade_.tests.values():
         for exercise_id in test.exercises or ["(no exercise)"]:
@@ -579,15 +657,16 @@ def to_junit(grade_: Grade) -> str:
                               failures=str(len(failures)), skipped=str(sum(t.outcome == "skipped" for t in tests)))
         for test in tests:
             module, _, name = test.nodeid.partition("::")
-            case = ET.SubElement(suite, "testcase", classname=f"{exercise_id}.{Path(module).stem}", name=name)
+            case = ET.SubElement(suite, "testcase", classname=f"{exercise_id}.{Path(module).stem}", name=xml_text(name))
+            message = xml_text(test.message)
             if test.outcome in ("failed", "crashed", "not run"):
-                ET.SubElement(case, "failure", message=test.message[:500], type=test.outcome).text = test.message
+                ET.SubElement(case, "failure", message=message[:500], type=test.outcome).text = message
             elif test.outcome == "skipped":
-                ET.SubElement(case, "skipped", message=test.message[:500])
+                ET.SubElement(case, "skipped", message=message[:500])
     if grade_.error:
         suite = ET.SubElement(suites, "testsuite", name="submission", tests="1", failures="1")
         case = ET.SubElement(suite, "testcase", classname="submission", name="load")
-        ET.SubElement(case, "failure", message=grade_.error, type="error").text = grade_.error
+        ET.SubElement(case, "failure", message=xml_text(grade_.error), type="error").text = xml_text(grade_.error)
     return ET.tostring(suites, encoding="unicode")
 
 
@@ -622,6 +701,9 @@ def main(argv=None) -> int:
                              'their_name = "interface_name"')
     parser.add_argument("--notebook-budget", type=float, default=None, metavar="SECONDS",
                         help="time budget of a notebook's cells (default 120), apart from the per-test timeout")
+    parser.add_argument("--helpers", action="append", default=[], metavar="NAME",
+                        help="a file the course hands out beside the notebook (test_utils.py, say), staged with a "
+                             "flat submission from beside it (a student's own folder is staged whole); repeatable")
     # ---- a class folder, Gradescope's format, CI exit status (grader/judge/batch.py, grader/judge/gradescope.py)
     from grader.judge import batch
     batch.add_arguments(parser)
@@ -642,12 +724,12 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     alias = str(Path(args.alias).resolve()) if args.alias else None
     result = grade(args.target, selection=tuple(args.exercise), timeout=args.timeout, slow=args.slow, alias=alias,
-                   notebook_budget=args.notebook_budget, budget=args.budget)
+                   notebook_budget=args.notebook_budget, budget=args.budget, helpers=tuple(args.helpers))
     data = write_reports(result, args.out)
     for sheet, info in data["sheets"].items():
         print(f"{sheet:<6} {info['earned']:g} / {info['points']:g} automatic, {info['manual_points']:g} by hand")
     if result.error:
-        print(f"could not grade: {result.error}")
+        print(f"could not grade: {printable(result.error)}")
     print(f"total  {data['earned']:g} / {data['points']:g} automatic, {data['manual_points']:g} to grade by hand; "
           f"{_robustness_line(data['robustness'])}   (reports in {Path(args.out).resolve()})")
     # ---- Gradescope's results.json, the points line and the exit status (grader/judge/gradescope.py)

@@ -229,7 +229,9 @@ def autograde(root: Path, selection=(), **grade_options) -> dict:
             result = Grade(str(root / "submission"), selection=tuple(selection))
             result.error = problem
         else:
-            result = grade(str(path), selection=tuple(selection), **grade_options)
+            own = root / "submission"   # the student's own folder, staged whole (a package is staged as itself)
+            result = grade(str(path), selection=tuple(selection), own_folder=str(own) if path != own else None,
+                           **grade_options)
         data = write_reports(result, results_dir)
     except Exception:   # the autograder's own failure: the student still gets a results.json
         data = {"error": "the autograder failed (the course staff can see why in its output):\n"

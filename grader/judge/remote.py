@@ -108,10 +108,7 @@ class Worker:
         caches = self.scratch / ".caches"
         caches.mkdir(exist_ok=True)
         sandbox.give_to_worker(caches, self.as_nobody)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "SPEC_"))}
-        env.update(PYTHONPATH=os.pathsep.join([str(sandbox.ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-                   OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg", MPLCONFIGDIR=str(caches / "mpl"),
-                   HOME=str(caches), TMPDIR=str(caches), XDG_CACHE_HOME=str(caches), PYTHONDONTWRITEBYTECODE="1")
+        env = sandbox.worker_environment(caches)
         try:
             self.process = subprocess.Popen(
                 command, cwd=self.scratch, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -82,18 +82,31 @@ SCRATCH_BYTES = 1 << 30               # the worker's folder: a tmpfs of this siz
 TMP_BYTES = 256 << 20                 # /tmp and /dev/shm in the sandbox
 
 
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
 def _python_paths() -> list[str]:
-    """The interpreter, its standard library and every site-packages folder the worker imports from."""
+    """The interpreter's own folders, which the worker imports from: its prefixes (the standard library,
+    the site-packages of the venv) and the site-packages folders it names. Never a folder the grader
+    was merely started from or pointed at (``sys.path`` entries from PYTHONPATH, the working directory,
+    an editable install's source): not the checkout, none of its ancestors, nothing holding the
+    working directory (a class folder), and inside the checkout only a venv of its own (tox's .tox/)."""
+    import site
     import sys
 
-    paths = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix),
-             os.path.dirname(os.path.realpath(sys.executable))}
-    paths.update(os.path.realpath(p) for p in sys.path if p and os.path.isdir(p))
-    # a virtual environment may lie inside the project (tox's .tox/): it is bound, the project is not
-    hidden = (str(ROOT), str(ROOT / "impl"), str(ROOT / ".git"))
-    kept = sorted(p for p in paths if not any(p == h or p.startswith(h + os.sep) for h in hidden[1:])
-                  and p != hidden[0])
-    return [p for p in kept if not any(p != q and p.startswith(q + os.sep) for q in kept)]
+    prefixes = {os.path.realpath(p) for p in (sys.base_prefix, sys.prefix, sys.exec_prefix)}
+    candidates = set(prefixes) | {os.path.dirname(os.path.realpath(sys.executable))}
+    candidates.update(os.path.realpath(p) for p in site.getsitepackages()
+                      if os.path.isdir(p))
+    candidates.update(os.path.realpath(p) for p in sys.path
+                      if p and os.path.isdir(p) and any(_under(os.path.realpath(p), q) for q in prefixes))
+    root, cwd = str(ROOT), os.path.realpath(os.getcwd())
+    kept = sorted(p for p in candidates
+                  if not _under(root, p)                         # the checkout or one of its ancestors
+                  and not _under(cwd, p)                         # the working directory or one above it
+                  and (not _under(p, root) or any(_under(p, q) and q != root for q in prefixes)))
+    return [p for p in kept if not any(p != q and _under(p, q) for q in kept)]
 
 
 def plan(scratch: Path, *, hide_reference: bool, readable: tuple = ()) -> tuple[list[str], bool, str]:
@@ -145,6 +158,23 @@ def plan(scratch: Path, *, hide_reference: bool, readable: tuple = ()) -> tuple[
                 else "files the judge's user can write are not shielded")
     return [], as_nobody, what + shielded + "; network, reading the reference and setsid grandchildren are not " \
         "contained)"
+
+
+#: what of the judge's environment a worker gets (by name); everything else, a secret included, stays out
+PASSED_ENVIRONMENT = ("LANG", "LC_ALL", "LC_CTYPE", "PYTHONHASHSEED", "TZ")
+
+
+def worker_environment(caches: Path) -> dict[str, str]:
+    """The worker's whole environment, an allowlist: a fixed PATH, the locale and hash seed, HOME,
+    TMPDIR and the caches in its own folder, one thread, the import path of its own code."""
+    import sys
+
+    env = {name: os.environ[name] for name in PASSED_ENVIRONMENT if name in os.environ}
+    env.update(PATH=os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"]),
+               PYTHONPATH=str(ROOT), PYTHONDONTWRITEBYTECODE="1",
+               OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MPLBACKEND="Agg",
+               MPLCONFIGDIR=str(caches / "mpl"), HOME=str(caches), TMPDIR=str(caches), XDG_CACHE_HOME=str(caches))
+    return env
 
 
 def preexec(limits: Limits, as_nobody: bool):

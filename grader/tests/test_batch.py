@@ -236,6 +236,8 @@ def test_the_autograder_zip_grades_a_submission_in_a_fake_autograder_tree(tmp_pa
         names = archive.namelist()
         assert {"setup.sh", "run_autograder", "project/conftest.py", "project/grader/judge/grade.py"} <= set(names)
         assert not [n for n in names if n.startswith("project/impl/") and n.endswith(".py")], "no reference"
+        # no solution of any kind: no selftest notebook, wrong solution or hostile case, no grader test
+        assert not [n for n in names if n.endswith(".ipynb") or "/selftest/" in n or "/tests/" in n], names
         archive.extractall(root / "source")
         modes = {n: archive.getinfo(n).external_attr >> 16 for n in ("setup.sh", "run_autograder")}
     assert all(mode & 0o111 for mode in modes.values()), "the scripts are executable in the zip"

@@ -171,14 +171,15 @@ STUDENTS = [
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.notebook, marks=[pytest.mark.slow] if c.slow else [])
                                   for c in STUDENTS])
 def test_student_notebook_written_from_the_sheet(tmp_path, case):
-    """Graded unedited, from a copy of its folder (helper files, alias file and all), so that what the
-    cells write stays out of the checkout: a correct notebook earns every automatic point, a wrong one
-    loses exactly the exercises its mistake breaks."""
+    """Graded unedited, with the course's helper module staged beside it (its classmates in the same folder are
+    not), from a copy of its folder, so that what the cells write stays out of the checkout: a correct
+    notebook earns every automatic point, a wrong one loses exactly the exercises its mistake breaks."""
     import shutil
 
     folder = shutil.copytree(NOTEBOOKS / case.sheet, tmp_path / case.sheet)
     alias = str(folder / case.alias) if case.alias else None
-    result = grade(str(folder / f"{case.notebook}.ipynb"), selection=(case.sheet,), alias=alias)
+    helpers = tuple(sorted(p.name for p in folder.glob("*.py")))   # the course's helper module, handed out
+    result = grade(str(folder / f"{case.notebook}.ipynb"), selection=(case.sheet,), alias=alias, helpers=helpers)
     catalogue = load()
     expected = {e.id: ("by hand" if e.fully_manual else "failed" if e.id in case.failing else "passed")
                 for e in catalogue.of_sheet(case.sheet)}
@@ -277,6 +278,7 @@ class Hostile(NamedTuple):
     slow: bool = True
     timeout: float = 60
     budget: float = 1800
+    helpers: tuple = ("_nothing.py",)   # the hostile files' shared helper, staged beside each
 
 
 HOSTILE_CASES = {
@@ -327,7 +329,7 @@ def test_hostile_submission_earns_its_honest_part_and_harms_nothing(name, tmp_pa
     before = digest()
     started = time.monotonic()
     result = grade(str(case.path), selection=("ps09.1",), hide_reference=case.hide_reference,
-                   timeout=case.timeout, budget=case.budget)
+                   timeout=case.timeout, budget=case.budget, helpers=case.helpers)
     elapsed = time.monotonic() - started
     data = write_reports(result, tmp_path / "out")
     assert data["earned"] == case.earned, {r["id"]: r["failures"][:1] for r in result.exercise_rows()}

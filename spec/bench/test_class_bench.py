@@ -51,7 +51,7 @@ def test_grade_a_class_of_ex08_notebooks(benchmark, tmp_path):
     seconds = time.perf_counter() - started
     per_student = seconds / students
     # the notebooks' own cells, run once per student in its worker: what no grader design can share
-    cells = [json.loads((out / r["student"] / "grade.json").read_text(encoding="utf-8"))["notebook"]["seconds"]
+    cells = [json.loads((out / r["folder"] / "grade.json").read_text(encoding="utf-8"))["notebook"]["seconds"]
              for r in rows]
     benchmark.extra_info.update(sheet="ex08", students=students, jobs=jobs, seconds_per_student=per_student,
                                 seconds_for_100=100 * per_student, notebook_cells_seconds=sum(cells) / students,

@@ -1,0 +1,84 @@
+"""Everything a submission controls (its file and folder names, cell text, messages, the records its
+worker sends) is data: these functions make it safe where the judge shows it. Each output format gets
+its own function; none of them trusts the text to be printable, short or well-formed.
+
+* :func:`printable`: control characters (C0, DEL, C1) and the bidirectional overrides become visible
+  escapes (``\\x1b``, ``\\u202e``), so that a name cannot rewrite a terminal line or reorder a report;
+* :func:`md_code`: a Markdown code span that holds any text literally (no Markdown, no raw HTML, no
+  comment can start inside it);
+* :func:`xml_text`: only characters XML 1.0 allows (junit.xml must parse);
+* :func:`csv_cell`: a spreadsheet cell that is never a formula (OWASP's advice on CSV injection);
+* :func:`folder_name`: a student's report folder name, made of safe characters, unique in its class
+  and never the name of a file the grader writes itself.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+#: bidirectional controls: text after them is shown reordered (a "trojan source" in a report)
+BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_UNPRINTABLE = re.compile(f"[\x00-\x1f\x7f-\x9f{BIDI}]")
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: what the grader itself writes in a class's output folder: no student folder may take these names
+GRADER_FILES = frozenset({"gradebook.csv"})
+NAME_LIMIT = 80
+
+
+def _escape_char(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text, *, keep_newlines: bool = False) -> str:
+    """``text`` with every control character shown as an escape (newlines kept where asked)."""
+    text = str(text)
+    if keep_newlines:
+        return "\n".join(_UNPRINTABLE.sub(_escape_char, line) for line in text.split("\n"))
+    return _UNPRINTABLE.sub(_escape_char, text)
+
+
+def md_code(text, limit: int | None = None) -> str:
+    """An inline Markdown code span showing ``text`` literally, on one line, at most ``limit`` characters
+    of it. A code span's content is never Markdown or HTML; its fence is one backtick longer than the
+    longest run of backticks inside, as CommonMark requires."""
+    text = " ".join(printable(text).split())
+    if limit is not None and len(text) > limit:
+        text = text[:limit - 3] + "..."
+    if not text:
+        return "` `"
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    return f"{fence} {text} {fence}"
+
+
+def xml_text(text) -> str:
+    """``text`` with the characters XML 1.0 forbids shown as escapes (ElementTree escapes the rest)."""
+    return _NOT_XML.sub(_escape_char, str(text))
+
+
+def csv_cell(text) -> str:
+    """A CSV cell a spreadsheet shows as text: one starting like a formula gets a leading apostrophe;
+    control characters are escaped."""
+    text = str(text)
+    if text.startswith(FORMULA_STARTS):
+        text = "'" + text
+    return printable(text)
+
+
+def folder_name(student: str, taken: set[str]) -> str:
+    """A folder name for ``student``'s reports: letters, digits, ``.``, ``_`` and ``-`` only (other
+    characters become ``_``), not starting with a dot, at most NAME_LIMIT characters, none of the
+    grader's own file names, and unique (case-insensitively) among ``taken``, which it joins."""
+    ascii_name = unicodedata.normalize("NFKD", str(student)).encode("ascii", "ignore").decode()
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", ascii_name).lstrip(".") or "student"
+    name = name[:NAME_LIMIT]
+    if name.lower() in GRADER_FILES or name.lower().endswith((".csv", ".json", ".md", ".xml")):
+        name = f"{name}_"
+    candidate, n = name, 1
+    while candidate.lower() in {t.lower() for t in taken | GRADER_FILES}:
+        n += 1
+        candidate = f"{name}-{n}"
+    taken.add(candidate)
+    return candidate

@@ -149,26 +149,28 @@ def test_conv2d_rejects_bad_input(impl):
 
 
 # -------------------------------------------------------------------------------- a7.cnn
-def formula_count(model):
-    total = 0
-    for m in model.modules():
-        if isinstance(m, torch.nn.Conv2d):
-            k_h, k_w = m.kernel_size
-            total += (k_h * k_w * m.in_channels + 1) * m.out_channels
-        elif isinstance(m, torch.nn.Linear):
-            total += (m.in_features + 1) * m.out_features
-    return total
+def sheet_cnn_layers(channels, size: int = 8) -> tuple[list, list]:
+    """The sheet's SmallCNN(channels) as the spec builds it (conv 3x3 1 -> c1, pad 1, pool 2, conv 3x3
+    c1 -> c2, pad 1, pool 2, Linear(c2 * (size/4)^2, 10)): torch's own layers, never the submission's."""
+    c1, c2 = channels
+    return ([torch.nn.Conv2d(1, c1, 3, padding=1), torch.nn.Conv2d(c1, c2, 3, padding=1)],
+            [torch.nn.Linear(c2 * (size // 4) ** 2, 10)])
 
 
 @exercise("a7.cnn")
-@pytest.mark.parametrize("channels", [(8, 16), (4, 4), (1, 32)])
+@pytest.mark.parametrize("channels", [(8, 16), (4, 4), (1, 32), (3, 7)])
 def test_parameter_count_formula(impl, channels):
+    """The expected count is the parameters torch's own layers of the sheet's architecture hold (a
+    construction); the submission's model and its formula must both give it."""
+    convs, linears = sheet_cnn_layers(channels)
+    expected = sum(p.numel() for layer in (*convs, *linears) for p in layer.parameters())
     model = impl.SmallCNN(channels)
-    assert_equal(sum(p.numel() for p in model.parameters()), formula_count(model), "(k*k*c_in + 1)*c_out summed")
-    convs = [(m.kernel_size[0], m.in_channels, m.out_channels) for m in model.modules()
-             if isinstance(m, torch.nn.Conv2d)]
-    linears = [(m.in_features, m.out_features) for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    assert_equal(impl.cnn_parameter_count(convs, linears), formula_count(model), "impl's formula")
+    assert_equal(sum(p.numel() for p in model.parameters()), expected,
+                 f"parameters of SmallCNN({channels}): (k*k*c_in + 1)*c_out summed")
+    convs_spec = [(c.kernel_size[0], c.in_channels, c.out_channels) for c in convs]
+    linears_spec = [(lin.in_features, lin.out_features) for lin in linears]
+    assert_equal(impl.cnn_parameter_count(convs_spec, linears_spec), expected,
+                 f"cnn_parameter_count({convs_spec}, {linears_spec})")
 
 
 @exercise("a7.cnn")

@@ -137,20 +137,47 @@ def test_statistics_cover_every_layer(studies):
                     assert_equal(len(getattr(stats, name)), 8, f"{name}: one value per layer at depth 8")
 
 
+def _set_linear_weights(impl, model, weights) -> list:
+    """Runs where the model lives: copy the spec's ``weights`` [(W, b), ...] into the model's registered
+    nn.Linear layers in order (nn.Module's own ``modules``, not an override); returns their shapes."""
+    layers = [m for m in torch.nn.Module.modules(model) if isinstance(m, torch.nn.Linear)]
+    shapes = [tuple(m.weight.shape) for m in layers]
+    if shapes == [tuple(w.shape) for w, _ in weights]:
+        with torch.no_grad():
+            for layer, (w, b) in zip(layers, weights, strict=True):
+                layer.weight.copy_(w)
+                layer.bias.copy_(b)
+    return shapes
+
+
 @exercise("dl-a1.q4c")
-def test_statistics_match_an_independent_pass(impl):
-    torch.manual_seed(5)
-    net = impl.my_model(8).initialize("xavier")
+@pytest.mark.parametrize("seed", [5, 6])
+def test_statistics_match_an_independent_pass(impl, seed):
+    """The structure and the weights are the spec's (the sheet's 784 -> [50, tanh] x 8 -> 10, Xavier
+    draws of the spec's own generator), loaded into the submission's my_model(8); its
+    layer_statistics must equal the spec's own forward and backward pass on them."""
+    generator = torch.Generator().manual_seed(seed)
+    sizes = [784] + [50] * 8 + [10]
+    weights = []
+    for n_in, n_out in itertools.pairwise(sizes):
+        bound = math.sqrt(6 / (n_in + n_out))
+        weights.append(((torch.rand(n_out, n_in, generator=generator) * 2 - 1) * bound,
+                        (torch.rand(n_out, generator=generator) * 2 - 1) * 0.1))
+    net = impl.my_model(8)
+    shapes = impl.run(_set_linear_weights, net, weights)
+    assert_equal(shapes, [(n_out, n_in) for n_in, n_out in itertools.pairwise(sizes)],
+                 "the nn.Linear layers of my_model(8), in order (out, in)")
     data = datasets.digits_784(seed=0)
     x, y = data.x_train[:256], data.y_train[:256]
     stats = impl.layer_statistics(net, x, y)
-    linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    mine = [(w.clone().requires_grad_(), b.clone().requires_grad_()) for w, b in weights]
     h, acts = x, []
-    for layer in linears[:-1]:
-        h = torch.tanh(layer(h))
+    for w, b in mine[:-1]:
+        h = torch.tanh(h @ w.T + b)
         h.retain_grad()
         acts.append(h)
-    torch.nn.functional.cross_entropy(linears[-1](h), y).backward()
+    w, b = mine[-1]
+    torch.nn.functional.cross_entropy(h @ w.T + b, y).backward()
     assert_close(stats.mean_activation, [a.mean().item() for a in acts], "mean post-activation", dtype=torch.float32)
     assert_close(stats.grad_norm, [a.grad.norm().item() for a in acts], "||dL/dh|| per layer", dtype=torch.float32)
 

@@ -85,6 +85,12 @@ class Worker:
         self.output_total = 0
         self.released: list[int] = []
         self.last_exit = ""
+        self.cgroup: sandbox.Cgroup | None = None
+        self.over_limit = ""          # why the watchdog ended the worker's group, if it did
+        probe = sandbox.Cgroup.make(f"spec-probe-{os.getpid()}-{id(self)}", self.limits)
+        if probe is not None:
+            probe.remove()
+        self.isolation += "; " + sandbox.describe_cgroup(probe, self.limits)
         atexit.register(self.close)
 
     # ---------------------------------------------------------------- lifecycle
@@ -94,6 +100,8 @@ class Worker:
                                 "no further start in this run")
         self.starts += 1
         self.generation += 1
+        self.over_limit = ""
+        self.cgroup = sandbox.Cgroup.make(f"spec-worker-{os.getpid()}-{id(self)}-{self.generation}", self.limits)
         sandbox.give_to_worker(self.scratch, self.as_nobody)
         to_worker_r, to_worker_w = os.pipe()
         from_worker_r, from_worker_w = os.pipe()
@@ -113,12 +121,15 @@ class Worker:
             self.process = subprocess.Popen(
                 command, cwd=self.scratch, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT, pass_fds=(to_worker_r, from_worker_w), start_new_session=True,
-                preexec_fn=sandbox.preexec(self.limits, self.as_nobody))
+                preexec_fn=sandbox.preexec(self.limits, self.as_nobody, self.cgroup))
         finally:
             os.close(to_worker_r)
             os.close(from_worker_w)
         self.send_fd, self.receive_fd = to_worker_w, from_worker_r
         leaks.OWNED.add(self.process.pid)
+        if self.cgroup is not None:
+            threading.Thread(target=self._watch_cpu, args=(self.cgroup, self.process), daemon=True,
+                             name="spec-worker-cpu").start()
         threading.Thread(target=self._drain, args=(self.process.stdout,), daemon=True,
                          name="spec-worker-output").start()
         try:
@@ -173,6 +184,22 @@ class Worker:
         process.wait()
         code = process.returncode
         self.last_exit = f"signal {-code}" if code < 0 else f"exit status {code}"
+        if self.over_limit:
+            self.last_exit += f": {self.over_limit}"
+        cgroup, self.cgroup = self.cgroup, None
+        if cgroup is not None:
+            cgroup.remove()   # whatever the worker started, setsid children included, ends with it
+
+    def _watch_cpu(self, cgroup, process, every: float = 0.5) -> None:
+        """End the worker's whole group once all its processes together have used their CPU seconds."""
+        while process.poll() is None and self.cgroup is cgroup:
+            used = cgroup.cpu_seconds()
+            if used > self.limits.cpu_seconds:
+                self.over_limit = (f"the submission's processes together used {used:.0f} CPU seconds, "
+                                   f"past the limit of {self.limits.cpu_seconds}")
+                cgroup.kill()
+                return
+            time.sleep(every)
 
     def close(self) -> None:
         self.stop()

@@ -146,9 +146,10 @@ def plan(scratch: Path, *, hide_reference: bool, readable: tuple = ()) -> tuple[
                   *binds, "--ro-bind", str(scratch), STAGE, "--size", str(SCRATCH_BYTES), "--tmpfs", str(scratch),
                   "--chdir", str(scratch), "--"]
         what = (f"a separate worker process {user}, in bubblewrap: a root of its own holding only the system, "
-                "the interpreter and the worker's own code, read-only (the spec, the checkout, its .git and the "
-                f"reference solutions are not there{'' if hide_reference else ', but for the reference itself'}), "
-                "its folder, /tmp and /dev/shm size-limited, no network, own pid namespace that dies with the judge")
+                "the interpreter, the worker's own code and the course's data, read-only (the spec, the checkout, "
+                "its .git and the reference solutions are not there"
+                f"{'' if hide_reference else ', but for the reference itself'}), its folder, /tmp and /dev/shm "
+                "size-limited, no network, own pid namespace that dies with the judge")
         return prefix, False, what + "; rlimits on CPU, memory and files"
     as_nobody = _as_nobody_without_bwrap()
     user = "as the user nobody" if as_nobody else "as the judge's own user"
@@ -177,12 +178,170 @@ def worker_environment(caches: Path) -> dict[str, str]:
     return env
 
 
-def preexec(limits: Limits, as_nobody: bool):
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+V1_CONTROLLERS = ("memory", "pids", "cpu", "cpuacct")
+
+
+class Cgroup:
+    """The worker and everything it starts, forks and ``setsid`` children included, in one control group
+    of its own: a memory limit on all of them together, a process count, one core's worth of CPU at a
+    time, and their CPU seconds counted together (the judge's watchdog ends the group past its limit:
+    :meth:`cpu_seconds`). cgroup v2 where this machine delegates it, else v1 (one folder per controller);
+    :meth:`make` returns None where neither can be written (the grade then says what is left open)."""
+
+    def __init__(self, folders: dict[str, Path], version: int):
+        self.folders, self.version = folders, version
+
+    @staticmethod
+    def _own(controller: str) -> str:
+        """This process's own group in ``controller``'s hierarchy ('' for v2's unified one)."""
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, names, path = line.split(":", 2)
+            if controller in names.split(",") or (controller == "" and names == ""):
+                return path.lstrip("/")
+        return ""
+
+    @staticmethod
+    def _remove_stale(parent: Path) -> None:
+        """Remove the empty groups of judges that died without removing them (named spec-*-PID-...)."""
+        for folder in parent.glob("spec-*-*"):
+            try:
+                pid = int(folder.name.split("-")[2])
+                os.kill(pid, 0)
+            except (ValueError, IndexError):
+                continue
+            except ProcessLookupError:
+                try:
+                    folder.rmdir()
+                except OSError:
+                    pass
+            except PermissionError:
+                continue
+
+    @classmethod
+    def make(cls, name: str, limits: Limits) -> Cgroup | None:
+        """A new group named ``name`` (spec-KIND-PID-...: the judge's pid) with ``limits``, or None."""
+        made: list[Path] = []
+        try:
+            if (CGROUP_ROOT / "cgroup.controllers").is_file():             # v2, the unified hierarchy alone
+                parent = CGROUP_ROOT / cls._own("")
+                if not {"memory", "pids", "cpu"} <= set((parent / "cgroup.subtree_control").read_text().split()):
+                    return None
+                cls._remove_stale(parent)
+                folder = parent / name
+                folder.mkdir()
+                made.append(folder)
+                group = cls({"all": folder}, 2)
+                (folder / "memory.max").write_text(str(limits.memory_bytes))
+                (folder / "memory.swap.max").write_text("0") if (folder / "memory.swap.max").exists() else None
+                (folder / "pids.max").write_text(str(limits.processes))
+                (folder / "cpu.max").write_text("100000 100000")
+                return group
+            folders = {}
+            for controller in V1_CONTROLLERS:
+                base = CGROUP_ROOT / controller
+                own = base / cls._own(controller)
+                cls._remove_stale(own if own.is_dir() else base)
+                folder = (own if own.is_dir() else base) / name
+                folder.mkdir()
+                made.append(folder)
+                folders[controller] = folder
+            (folders["memory"] / "memory.limit_in_bytes").write_text(str(limits.memory_bytes))
+            (folders["pids"] / "pids.max").write_text(str(limits.processes))
+            (folders["cpu"] / "cpu.cfs_period_us").write_text("100000")
+            (folders["cpu"] / "cpu.cfs_quota_us").write_text("100000")
+            return cls(folders, 1)
+        except OSError:
+            for folder in reversed(made):
+                try:
+                    folder.rmdir()
+                except OSError:
+                    pass
+            return None
+
+    def enter(self) -> None:
+        """Put the calling process in the group (run between fork and exec: its children follow)."""
+        pid = str(os.getpid())
+        for folder in dict.fromkeys(self.folders.values()):
+            with open(folder / "cgroup.procs", "w") as handle:
+                handle.write(pid)
+
+    def _pids(self) -> list[int]:
+        pids = set()
+        for folder in self.folders.values():
+            try:
+                pids.update(int(p) for p in (folder / "cgroup.procs").read_text().split())
+            except (OSError, ValueError):
+                continue
+        return sorted(pids)
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds used by every process the group has held."""
+        try:
+            if self.version == 2:
+                stats = dict(line.split() for line in (self.folders["all"] / "cpu.stat").read_text().splitlines())
+                return int(stats["usage_usec"]) / 1e6
+            return int((self.folders["cpuacct"] / "cpuacct.usage").read_text()) / 1e9
+        except (OSError, KeyError, ValueError):
+            return 0.0
+
+    def memory_peak(self) -> int:
+        """The most memory the group held at once, in bytes (0 where the kernel does not say)."""
+        name = ("memory.peak", "all") if self.version == 2 else ("memory.max_usage_in_bytes", "memory")
+        try:
+            return int((self.folders[name[1]] / name[0]).read_text())
+        except (OSError, KeyError, ValueError):
+            return 0
+
+    def kill(self) -> None:
+        """SIGKILL every process of the group, until none is left (a fork between two reads included)."""
+        for _ in range(100):
+            pids = self._pids()
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, 9)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            import time
+
+            time.sleep(0.01)
+
+    def remove(self) -> None:
+        self.kill()
+        import time
+
+        for folder in dict.fromkeys(self.folders.values()):
+            for _ in range(50):
+                try:
+                    folder.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)
+
+
+def describe_cgroup(cgroup: Cgroup | None, limits: Limits) -> str:
+    """The grade's line on the limits of the worker as a whole."""
+    if cgroup is None:
+        return ("no cgroup could be made here: memory and CPU are limited per process (rlimits), so processes "
+                "the submission starts can together use more, up to the grade's time budget")
+    return (f"a cgroup (v{cgroup.version}) of its own limits the worker and all it starts together: "
+            f"{limits.memory_bytes / 2**30:g} GiB of memory, {limits.processes} processes, one core at a time, "
+            f"{limits.cpu_seconds} CPU seconds")
+
+
+def preexec(limits: Limits, as_nobody: bool, cgroup: Cgroup | None = None):
     """The function run in the worker's process between fork and exec."""
 
     def confine() -> None:
         import ctypes
         import resource
+
+        if cgroup is not None:
+            cgroup.enter()
 
         for kind, value in ((resource.RLIMIT_CORE, 0), (resource.RLIMIT_CPU, limits.cpu_seconds),
                             (resource.RLIMIT_AS, limits.memory_bytes), (resource.RLIMIT_FSIZE, limits.file_bytes),

@@ -2,8 +2,9 @@
 worker sends) is data: these functions make it safe where the judge shows it. Each output format gets
 its own function; none of them trusts the text to be printable, short or well-formed.
 
-* :func:`printable`: control characters (C0, DEL, C1) and the bidirectional overrides become visible
-  escapes (``\\x1b``, ``\\u202e``), so that a name cannot rewrite a terminal line or reorder a report;
+* :func:`printable`: control characters (C0, DEL, C1), the bidirectional overrides and lone surrogates
+  become visible escapes (``\\x1b``, ``\\u202e``), so that a name cannot rewrite a terminal line,
+  reorder a report or make it unwritable as UTF-8;
 * :func:`md_code`: a Markdown code span that holds any text literally (no Markdown, no raw HTML, no
   comment can start inside it);
 * :func:`xml_text`: only characters XML 1.0 allows (junit.xml must parse);
@@ -19,7 +20,7 @@ import unicodedata
 
 #: bidirectional controls: text after them is shown reordered (a "trojan source" in a report)
 BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-_UNPRINTABLE = re.compile(f"[\x00-\x1f\x7f-\x9f{BIDI}]")
+_UNPRINTABLE = re.compile(f"[\x00-\x1f\x7f-\x9f{BIDI}\ud800-\udfff]")   # surrogates: not text at all
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 #: what the grader itself writes in a class's output folder: no student folder may take these names
@@ -44,7 +45,7 @@ def md_code(text, limit: int | None = None) -> str:
     """An inline Markdown code span showing ``text`` literally, on one line, at most ``limit`` characters
     of it. A code span's content is never Markdown or HTML; its fence is one backtick longer than the
     longest run of backticks inside, as CommonMark requires."""
-    text = " ".join(printable(text).split())
+    text = printable(" ".join(str(text).split()))
     if limit is not None and len(text) > limit:
         text = text[:limit - 3] + "..."
     if not text:

@@ -602,8 +602,8 @@ def to_markdown(data: dict) -> str:
     if notebook:
         cells = notebook["cells"]
         failed = [c for c in cells if c["status"] in ("error", "not run")]
-        lines += [f"## The notebook: {len(cells)} code cells run in {notebook['seconds']:.1f} s, "
-                  f"{len(failed)} failed", ""]
+        lines += [f"## The notebook, as its worker reports it: {len(cells)} code cells run in "
+                  f"{notebook['seconds']:.1f} s, {len(failed)} failed", ""]
         # the worker's word: shown as code, never as Markdown or HTML, and no point depends on it
         lines += [f"- cell {c['index']:d} ({md_code(c['first_line'], 120)}): {md_code(c['error'], 400)}"
                   for c in failed]
@@ -673,7 +673,7 @@ def to_junit(grade_: Grade) -> str:
 def _write_atomically(path: Path, text: str) -> None:
     """Write beside the file, then rename over it: a reader sees the old report or the new, never half."""
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    partial.write_text(text, encoding="utf-8")
+    partial.write_text(text, encoding="utf-8", errors="backslashreplace")   # a lone surrogate stays visible
     os.replace(partial, path)
 
 

@@ -266,3 +266,90 @@ def test_the_autograder_writes_results_even_without_a_submission(tmp_path):
     results = json.loads((tmp_path / "results" / "results.json").read_text())
     assert gradescope.check(results) == [] and results["score"] == 0
     assert "no notebook, .py file or package folder" in data["error"] and data["error"] in results["output"]
+
+
+# ------------------------------------------------------------------------------ a hostile class
+ROOT = Path(__file__).resolve().parents[2]
+THIEF = '''import json, pathlib
+# a student who hands in no work: it looks for a classmate's notebook beside it, above it, and where
+# the class folder lies on the grader's machine, and runs its cells as its own
+for place in {places!r}:
+    path = pathlib.Path(place)
+    try:
+        cells = json.loads(path.read_text())["cells"]
+    except Exception:
+        continue
+    for cell in cells:
+        if cell["cell_type"] == "code":
+            source = "".join(cell["source"])
+            try:
+                exec(compile("\\n".join(l for l in source.splitlines() if not l.lstrip().startswith(("%", "!"))),
+                             str(path), "exec"), globals())
+            except Exception:
+                pass
+    break
+'''
+FORMULA = '=HYPERLINK("x.example","y")'
+CONTROL = "eve\r\x1b[2J\x1b[1;1Hzed"
+
+
+def write_hostile_class(folder: Path) -> Path:
+    """alice: the honest ex08 solution; bob and carol link to alice's notebook and to the reference;
+    dave hands in a script that runs alice's cells; frank's folder holds a 300-byte link; three entries
+    are named to collide with the gradebook, to be a spreadsheet formula and to rewrite the terminal."""
+    folder.mkdir()
+    shutil.copy(NOTEBOOKS / "ex08" / "ex08_solution.ipynb", folder / "alice.ipynb")
+    shutil.copy(NOTEBOOKS / "ex08" / "test_utils.py", folder / "test_utils.py")   # the course's helper
+    (folder / "bob").mkdir()
+    os.symlink("../alice.ipynb", folder / "bob" / "sol.ipynb")
+    (folder / "carol").mkdir()
+    os.symlink(ROOT / "impl", folder / "carol" / "sol")
+    os.symlink(ROOT / "impl", folder / "carl")
+    os.symlink(folder / "alice.ipynb", folder / "beth.ipynb")
+    places = ["alice.ipynb", "../alice.ipynb", "../../alice.ipynb", str(folder / "alice.ipynb")]
+    (folder / "dave.py").write_text(THIEF.format(places=places))
+    (folder / "frank").mkdir()
+    os.symlink("x" * 300, folder / "frank" / "sol.ipynb")
+    for name in ("gradebook.csv", FORMULA, CONTROL):
+        (folder / f"{name}.py").write_text("answer = 42\n")
+    return folder
+
+
+@pytest.mark.slow   # one whole ex08 grade and six cheap ones
+def test_a_hostile_class_leaves_the_honest_student_her_points_and_the_reports_intact(tmp_path, capsys):
+    from xml.etree import ElementTree
+
+    from grader.judge import sandbox
+    from grader.judge.escape import printable
+
+    folder, out = write_hostile_class(tmp_path / "class"), tmp_path / "grades"
+    code = main([str(folder), "--out", str(out), "--exercise", "ex08", "--helpers", "test_utils.py",
+                 "--jobs", "2", "--budget", "600"])
+    printed = capsys.readouterr()
+    assert code == 0
+    assert not any(c in printed.out + printed.err for c in "\r\x1b"), "names are shown escaped"
+    text = (out / "gradebook.csv").read_text(encoding="utf-8")
+    with open(out / "gradebook.csv", encoding="utf-8", newline="") as handle:
+        rows = {row["student"].lstrip("'"): row for row in csv.DictReader(handle)}
+    shown = printable(CONTROL)   # a name's control characters are escaped in the gradebook too
+    assert set(rows) == {"alice", "beth", "bob", "carl", "carol", "dave", "frank", "gradebook.csv", FORMULA,
+                         shown}, sorted(rows)
+    assert rows["alice"]["ex08 points"] == "3.5" and rows["alice"]["status"] == "graded", rows["alice"]
+    for name in ("beth", "bob", "carl", "carol", "frank"):
+        assert rows[name]["status"] == "not graded" and "link" in rows[name]["errors"], rows[name]
+        assert rows[name]["ex08 points"] == "0"
+    if sandbox.bwrap_works():   # without bubblewrap a script can read any path the grader's user can
+        assert rows["dave"]["ex08 points"] == "0" and rows["dave"]["status"] == "graded", rows["dave"]
+    for name in ("gradebook.csv", FORMULA, shown):
+        assert rows[name]["ex08 points"] == "0"
+    cells = [cell for line in csv.reader(text.splitlines()) for cell in line]
+    assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")], "no cell is a formula"
+    folders = [row["folder"] for row in rows.values()]
+    assert len(set(folders)) == len(folders) and "gradebook.csv" not in folders
+    assert all((out / f / "grade.md").is_file() for f in folders)
+    reference = (ROOT / "impl" / "linear.py").read_text().splitlines()[0]
+    for report in out.rglob("*"):
+        if report.is_file():
+            assert reference not in report.read_text(encoding="utf-8", errors="replace"), report
+        if report.name == "junit.xml":
+            ElementTree.parse(report)

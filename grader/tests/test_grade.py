@@ -4,6 +4,7 @@ crashes, loops and tampering, notebooks, and clear reports for submissions that 
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import NamedTuple
@@ -308,13 +309,39 @@ HOSTILE_CASES = {
     "channel_bomb": Hostile(HOSTILE / "channel_bomb.py", 0),
     # global state changed at import (the reference otherwise)
     "global_state_at_import": Hostile(IMPLS / "global_state_at_import.py", 5, hide_reference=False),
+    # found by attacking a class's grade: the spec's own solution notebooks (or a classmate's) run as
+    # one's own, the grader's environment raised into the report, a forged notebook record of Markdown,
+    # raw HTML, an HTML comment, ANSI and XML-forbidden characters
+    "copy_solution_notebook": Hostile(HOSTILE / "copy_solution_notebook.py", 0),
+    "read_environment": Hostile(HOSTILE / "read_environment.py", 0),
+    "forge_notebook_record": Hostile(HOSTILE / "forge_notebook_record.py", 0, slow=False),
 }
+SECRET = "GRADER_TOKEN", "s3cr3t-0f-the-grader-5b1e"   # in the judge's environment during every hostile grade
+
+
+def assert_reports_are_data(out: Path) -> None:
+    """The reports show what a submission controls as data: junit.xml parses, grade.md has no raw HTML
+    (a comment included) and one table per sheet, and no report holds a control character or the
+    judge's secret."""
+    from markdown_it import MarkdownIt
+
+    ET.fromstring((out / "junit.xml").read_text(encoding="utf-8"))
+    markdown = (out / "grade.md").read_text(encoding="utf-8")
+    tokens = MarkdownIt("commonmark").enable("table").parse(markdown)
+    kinds = [t.type for t in tokens] + [c.type for t in tokens for c in (t.children or [])]
+    assert "html_block" not in kinds and "html_inline" not in kinds, "raw HTML in grade.md"
+    sheets = json.loads((out / "grade.json").read_text(encoding="utf-8"))["sheets"]
+    assert kinds.count("table_open") == len(sheets), "a table the grader did not write"
+    for name in ("grade.md", "junit.xml", "grade.json"):
+        text = (out / name).read_text(encoding="utf-8")
+        assert SECRET[1] not in text, f"the judge's secret reached {name}"
+        assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", text), f"a control character in {name}"
 
 
 @pytest.mark.skipif(not shielded(), reason="bubblewrap is not available on this machine (the grade says so)")
 @pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.slow] if c.slow else [])
                                   for n, c in HOSTILE_CASES.items()])
-def test_hostile_submission_earns_its_honest_part_and_harms_nothing(name, tmp_path):
+def test_hostile_submission_earns_its_honest_part_and_harms_nothing(name, tmp_path, monkeypatch):
     """Every category of attack the issue lists, graded as a student's submission: it earns exactly the
     points of its honest part, the spec and catalogue are unchanged, the report is written and stays as
     written, nothing it started is left running, and the grade keeps to its budget."""
@@ -328,10 +355,12 @@ def test_hostile_submission_earns_its_honest_part_and_harms_nothing(name, tmp_pa
                       for p in [*spec_dir.glob("*.toml"), *spec_dir.glob("*.py")]}
     before = digest()
     started = time.monotonic()
+    monkeypatch.setenv(*SECRET)
     result = grade(str(case.path), selection=("ps09.1",), hide_reference=case.hide_reference,
                    timeout=case.timeout, budget=case.budget, helpers=case.helpers)
     elapsed = time.monotonic() - started
     data = write_reports(result, tmp_path / "out")
+    assert_reports_are_data(tmp_path / "out")
     assert data["earned"] == case.earned, {r["id"]: r["failures"][:1] for r in result.exercise_rows()}
     assert digest() == before and not (spec_dir / "conftest.py").exists(), "the spec changed on disk"
     assert elapsed < case.budget + 60, f"{elapsed:.0f} s against a budget of {case.budget:g} s"

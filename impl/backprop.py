@@ -14,23 +14,12 @@ Backward:  dL/dz2 = (p - e_y) / N           (softmax and cross-entropy together)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import NamedTuple
-
 import torch
 
 from impl.data import Split, two_moons
+from spec.given import ForwardCache, ManualHistory
 
 PARAMETERS = ("W1", "b1", "W2", "b2")
-
-
-class ForwardCache(NamedTuple):
-    """What the forward pass keeps for the backward pass."""
-
-    z1: torch.Tensor      # N x H, hidden pre-activations
-    a1: torch.Tensor      # N x H, hidden activations relu(z1)
-    logits: torch.Tensor  # N x C
-    probs: torch.Tensor   # N x C, softmax(logits)
 
 
 def _check(x, params, y=None):
@@ -104,15 +93,6 @@ def init_params(in_features: int = 2, hidden: int = 16, classes: int = 2, *, see
         "W2": torch.randn(classes, hidden, generator=generator, dtype=dtype) * (2 / hidden) ** 0.5,
         "b2": torch.zeros(classes, dtype=dtype),
     }
-
-
-@dataclass
-class ManualHistory:
-    loss: list[float] = field(default_factory=list)              # one per step
-    snapshots: dict[int, dict] = field(default_factory=dict)     # step -> params, for boundary plots
-    params: dict = field(default_factory=dict)                   # the final parameters
-    train_accuracy: float = float("nan")
-    test_accuracy: float = float("nan")
 
 
 def predict(x, params) -> torch.Tensor:

@@ -6,25 +6,11 @@ linear: h <- relu(W h + b), ..., out = W_last h + b_last. Inputs are rows of x (
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
+from spec.given import HandNet
+
 XNOR_MARGIN = 0.5
-
-
-@dataclass(frozen=True)
-class HandNet:
-    layers: tuple[tuple[torch.Tensor, torch.Tensor], ...]
-
-    def __call__(self, x) -> torch.Tensor:
-        x = torch.as_tensor(x, dtype=torch.float64)
-        h = x[:, None] if x.ndim == 1 else x
-        for i, (w, b) in enumerate(self.layers):
-            h = h @ w.T + b
-            if i < len(self.layers) - 1:
-                h = torch.relu(h)
-        return h[:, 0] if h.shape[1] == 1 else h
 
 
 def _net(*layers) -> HandNet:

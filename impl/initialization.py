@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from impl._training import accuracy, minibatch_epoch
 from impl.data import Split, digits_784
+from spec.given import InitResult, LayerStats
 
 INITS = (0.01, 0.1, 2.0, "xavier")
 
@@ -74,14 +74,6 @@ def initialize(model: nn.Module, d) -> nn.Module:
     return model
 
 
-@dataclass
-class LayerStats:
-    mean_activation: list[float]       # mean post-activation per hidden layer
-    mean_abs_activation: list[float]   # mean |post-activation| per hidden layer
-    grad_norm: list[float]             # ||dL/dh_l|| per hidden layer (retain_grad on the outputs)
-    weight_grad_norm: list[float]      # ||dL/dW_l|| per hidden layer
-
-
 def layer_statistics(model: MyModel, x: torch.Tensor, y: torch.Tensor) -> LayerStats:
     """dl-a1 4(c): forward and backward one minibatch with the cross-entropy loss."""
     model.zero_grad()
@@ -106,15 +98,6 @@ def train_sgd(model: MyModel, data: Split, *, epochs: int = 5, lr: float = 0.01,
         train_acc.append(accuracy(model, data.x_train, data.y_train))
         test_acc.append(accuracy(model, data.x_test, data.y_test))
     return train_acc, test_acc
-
-
-@dataclass
-class InitResult:
-    d: object
-    before: LayerStats
-    after: LayerStats
-    train_accuracy: list[float] = field(default_factory=list)
-    test_accuracy: list[float] = field(default_factory=list)
 
 
 def init_study(depth: int = 8, data: Split | None = None, *, inits=INITS, epochs: int = 5, lr: float = 0.01,

@@ -3,13 +3,12 @@ and ReLU versions, and training that records every hidden layer's weight-gradien
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 from torch import nn
 
 from impl._training import accuracy
 from impl.data import Split, two_moons
+from spec.given import MoonsHistory
 
 ACTIVATIONS = {"relu": torch.relu, "sigmoid": torch.sigmoid}
 
@@ -48,16 +47,6 @@ class MoonsNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.output(self.latent(x))
-
-
-@dataclass
-class MoonsHistory:
-    """What training recorded: one entry per step (loss, grad norms) or per evaluation."""
-
-    loss: list[float] = field(default_factory=list)
-    grad_norms: list[list[float]] = field(default_factory=list)  # [step][hidden layer]
-    train_accuracy: float = float("nan")
-    test_accuracy: float = float("nan")
 
 
 

@@ -124,7 +124,7 @@ def test_bad_d_is_rejected(impl, d):
 # ----------------------------------------------------------------------------- c, d, e
 @pytest.fixture(scope="module")
 def studies(impl):
-    return {seed: impl.init_study(depth=8, seed=seed) for seed in SEEDS}
+    return {seed: impl.init_study(8, digits_784(seed), seed=seed) for seed in SEEDS}
 
 
 @exercise("dl-a1.q4c")
@@ -348,7 +348,7 @@ def test_xavier_ends_best_and_small_init_stays_at_chance(studies, spec_study):
 @pytest.fixture(scope="module")
 def small_studies(impl):
     """Depth 2 and two epochs: a study cheap enough to draw twice."""
-    return {seed: impl.init_study(depth=2, epochs=2, seed=seed) for seed in (0, 1)}
+    return {seed: impl.init_study(2, digits_784(seed), epochs=2, seed=seed) for seed in (0, 1)}
 
 
 @exercise("dl-a1.q4d")
@@ -362,7 +362,7 @@ def test_each_seed_draws_its_own_study(small_studies):
 
 @exercise("dl-a1.q4d")
 def test_the_same_seed_gives_the_same_study(impl, small_studies):
-    again = impl.init_study(depth=2, epochs=2, seed=0)
+    again = impl.init_study(2, digits_784(0), epochs=2, seed=0)
     for d, result in small_studies[0].items():
         assert_close(again[d].before.grad_norm, result.before.grad_norm, f"(c) before training, d = {d}, seed 0",
                      scale="expected")

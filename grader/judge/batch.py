@@ -71,10 +71,21 @@ class Submission:
         return self.entry if self.path is not None and self.path != self.entry else None
 
 
-def is_class_folder(path) -> bool:
-    """A folder of submissions, as opposed to one package submission (which has __init__.py)."""
+def is_class_folder(path, *, package: bool = False, class_: bool = False) -> bool:
+    """A folder of submissions, as opposed to one package submission. A folder without __init__.py is a
+    class; one with it is what the course says (``--package`` or ``--class``): an entry named
+    __init__.py in a flat class folder must not turn the whole class into one student's package."""
     path = Path(path)
-    return path.is_dir() and not (path / "__init__.py").is_file()
+    if not path.is_dir() or package:
+        return False
+    if class_ or not os.path.lexists(path / "__init__.py"):
+        return True
+    raise AmbiguousTarget(f"{path} has an __init__.py: pass --package to grade it as one package submission, or "
+                          "--class to grade it as a class folder (the entry __init__.py is then ignored)")
+
+
+class AmbiguousTarget(ValueError):
+    """A folder that could be one package submission or a class folder."""
 
 
 def _visible(path: Path) -> bool:
@@ -116,6 +127,47 @@ def find_submission(folder: Path) -> tuple[Path | None, str]:
     return None, f"{folder.name}/ holds no notebook, .py file or package folder{also}"
 
 
+def linked_files(entry: Path) -> dict[tuple[int, int], str]:
+    """{(device, inode): name} of the files of one student's entry that have other names too (hard
+    links), among what staging copies."""
+    from grader.judge.grade import SKIPPED_IN_COPY, STAGE_DEPTH
+
+    found: dict[tuple[int, int], str] = {}
+    try:
+        base = str(entry).count(os.sep)
+        tops = [(str(entry.parent), [], [entry.name])] if _kind(entry) == "file" else os.walk(entry)
+        for top, folders, files in tops:
+            if top.count(os.sep) - base >= STAGE_DEPTH:
+                folders[:] = []
+            folders[:] = [f for f in folders if f not in SKIPPED_IN_COPY]
+            for name in files:
+                info = os.lstat(os.path.join(top, name))
+                if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+                    found[info.st_dev, info.st_ino] = os.path.relpath(os.path.join(top, name), entry.parent)
+    except (OSError, RecursionError):
+        pass
+    return found
+
+
+def shared_files(submissions: list[Submission]) -> dict[str, list[str]]:
+    """{student: why} for the students whose entries share a file (one file under two names, a hard
+    link: what extracting a student's archive into the shared class folder can make of a classmate's
+    file). Their grades stand as computed, flagged for a check by hand: which name came first is not
+    on disk."""
+    owners: dict[tuple[int, int], list[tuple[str, str]]] = {}
+    for submission in submissions:
+        for key, name in linked_files(submission.entry).items():
+            owners.setdefault(key, []).append((submission.student, name))
+    flagged: dict[str, list[str]] = {}
+    for sharing in owners.values():
+        for student, name in sharing:
+            others = sorted({f"{printable(s)}'s {printable(n)}" for s, n in sharing if s != student})
+            if others:
+                flagged.setdefault(student, []).append(
+                    f"{printable(name)} is the same file as {', '.join(others)} (a hard link): check by hand")
+    return flagged
+
+
 def find_class(folder, skip=()) -> list[Submission]:
     """Every student's submission in a class folder, sorted by student name. An entry that cannot be
     read, or is a link, is that student's row (not graded), never the end of the class run."""
@@ -148,14 +200,19 @@ def find_class(folder, skip=()) -> list[Submission]:
 
 # ------------------------------------------------------------------------------ one student
 def newest_mtime(path: Path) -> float:
-    """The newest change under ``path``, links not followed (an unreadable entry: now, so it is regraded)."""
+    """The newest change under ``path`` among what staging would copy (grade.py's SKIPPED_IN_COPY and
+    STAGE_DEPTH), links not followed (an unreadable or too deep entry: now, so it is regraded)."""
+    from grader.judge.grade import SKIPPED_IN_COPY, STAGE_DEPTH
+
     try:
-        newest = os.lstat(path).st_mtime
+        newest, base = os.lstat(path).st_mtime, str(path).count(os.sep)
         for top, folders, files in os.walk(path, followlinks=False):
-            folders[:] = [f for f in folders if f not in IGNORED]
+            if top.count(os.sep) - base > STAGE_DEPTH:
+                return float("inf")
+            folders[:] = [f for f in folders if f not in IGNORED and f not in SKIPPED_IN_COPY]
             newest = max([newest, *(os.lstat(os.path.join(top, f)).st_mtime for f in files)])
         return newest
-    except OSError:
+    except (OSError, RecursionError):
         return float("inf")
 
 
@@ -402,19 +459,28 @@ def grade_class(folder, out, *, selection=(), timeout: float = 60, slow: bool = 
                 bar.update(f"{printable(stamp['student'])}: {stamp['status']} in {stamp['seconds']:.0f} s")
     rows = [gradebook_row(s, out / s.folder, selection) for s in submissions]
     skipped = {s.folder for s in submissions} - {s.folder for s in todo}
-    for row in rows:
+    flagged = shared_files(submissions)
+    for row, submission in zip(rows, submissions, strict=True):
         row["rerun"] = "skipped (report up to date)" if row["folder"] in skipped else "graded now"
+        if submission.student in flagged:
+            row["errors"] = "; ".join([*flagged[submission.student], *filter(None, [row["errors"]])])
     write_gradebook(rows, out / "gradebook.csv")
     return rows
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The batch options of ``python -m spec.grade`` (used when its target is a class folder)."""
-    group = parser.add_argument_group("a class folder (a folder without __init__.py: one submission per entry)")
+    group = parser.add_argument_group(
+        "a class folder (one submission per entry; a folder without __init__.py, or --class)")
     group.add_argument("--jobs", type=int, default=None, help="students graded at once (default: the cores)")
     group.add_argument("--force", action="store_true", help="regrade students whose report is up to date")
     group.add_argument("--skip", action="append", default=[], metavar="GLOB",
                        help="entries of the class folder that are not students (helper files), repeatable")
+    kind = group.add_mutually_exclusive_group()
+    kind.add_argument("--class", dest="class_", action="store_true",
+                      help="the target folder is a class folder, even if it holds an __init__.py")
+    kind.add_argument("--package", action="store_true",
+                      help="the target folder is one package submission (it has __init__.py)")
 
 
 def run(args) -> int:

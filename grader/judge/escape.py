@@ -20,7 +20,10 @@ import unicodedata
 
 #: bidirectional controls: text after them is shown reordered (a "trojan source" in a report)
 BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-_UNPRINTABLE = re.compile(f"[\x00-\x1f\x7f-\x9f{BIDI}\ud800-\udfff]")   # surrogates: not text at all
+#: format characters (Unicode category Cf: zero-width spaces and joiners, the bidirectional controls, the
+#: byte-order mark, ...): invisible, so ``bob\u200b`` would look like ``bob`` in a report
+FORMAT = "".join(chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf")
+_UNPRINTABLE = re.compile(f"[\x00-\x1f\x7f-\x9f{re.escape(FORMAT + BIDI)}\ud800-\udfff]")   # surrogates: not text
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 #: what the grader itself writes in a class's output folder: no student folder may take these names
@@ -34,7 +37,8 @@ def _escape_char(match: re.Match) -> str:
 
 
 def printable(text, *, keep_newlines: bool = False) -> str:
-    """``text`` with every control character shown as an escape (newlines kept where asked)."""
+    """``text`` with every control and invisible format character shown as an escape (newlines kept
+    where asked)."""
     text = str(text)
     if keep_newlines:
         return "\n".join(_UNPRINTABLE.sub(_escape_char, line) for line in text.split("\n"))

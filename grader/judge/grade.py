@@ -149,7 +149,8 @@ BUDGET_S = 1800.0              # seconds for a whole grade, every restart includ
 JUDGE_MEMORY = 8 * 2**30     # address space of the judge: what a reply makes it allocate stays bounded
 FILE_LIMIT = 64 * 2**20       # bytes of any file the spec's child writes, its log included
 STAGE_BYTES = 200 * 2**20     # bytes of a submission's own files staged (the notebook, helper files, data)
-STAGE_FILES = 2000            # files of a submission's own folder staged
+STAGE_FILES = 2000            # entries (files and folders) of a submission's own folder staged
+STAGE_DEPTH = 32              # folders nested in a submission's own folder
 SKIPPED_IN_COPY = (".git", "__pycache__", ".ipynb_checkpoints", ".venv", ".tox")
 
 
@@ -173,11 +174,18 @@ def _copy_file(source: Path, target: Path) -> None:
 
 class _Stager:
     """Copies a submission's own files into the scratch folder: regular files and folders only, never
-    following a link, up to STAGE_BYTES and STAGE_FILES; says what it left out."""
+    following a link, folders at most STAGE_DEPTH deep, up to STAGE_BYTES and STAGE_FILES entries (files
+    and folders); says what it left out. (A file with two names, a hard link, is copied: in a class, a
+    file that two students' entries share is flagged by the batch, grader/judge/batch.py.)"""
 
     def __init__(self):
         self.bytes = self.files = 0
         self.left_out: list[str] = []
+
+    def _entry(self) -> bool:
+        """Count one more entry; False past STAGE_FILES."""
+        self.files += 1
+        return self.files <= STAGE_FILES
 
     def file(self, source: Path, target: Path, shown: str, *, required: bool = False) -> None:
         info = os.lstat(source)
@@ -187,24 +195,29 @@ class _Stager:
                 raise StagingError(f"{shown} is {what}: a submission is graded from the student's own files only")
             self.left_out.append(f"{shown} ({what})")
             return
-        if self.files + 1 > STAGE_FILES or self.bytes + info.st_size > STAGE_BYTES:
+        if self.bytes + info.st_size > STAGE_BYTES or not self._entry():
             if required:
-                raise StagingError(f"{shown} is larger than the {STAGE_BYTES // 2**20} MiB a submission may have")
+                raise StagingError(f"{shown} is past the {STAGE_FILES} files and {STAGE_BYTES // 2**20} MiB a "
+                                   "submission may have")
             self.left_out.append(f"{shown} (past the limit of {STAGE_FILES} files, {STAGE_BYTES // 2**20} MiB)")
             return
-        self.files += 1
         self.bytes += info.st_size
         _copy_file(source, target)
 
-    def tree(self, source: Path, target: Path, shown: str, *, first: Path | None = None) -> None:
+    def tree(self, source: Path, target: Path, shown: str, *, first: Path | None = None, depth: int = 0) -> None:
         """Copy the folder ``source`` to ``target``; ``first`` (the submission itself) is copied first and
         must be staged."""
         if not stat.S_ISDIR(os.lstat(source).st_mode):
             raise StagingError(f"{shown} is a link or not a folder: a submission is graded from its own files only")
+        if depth > STAGE_DEPTH or (depth and not self._entry()):
+            if first is not None:
+                raise StagingError(f"{shown} is nested deeper than {STAGE_DEPTH} folders or past {STAGE_FILES} entries")
+            self.left_out.append(f"{shown} (folders nested deeper than {STAGE_DEPTH}, or past {STAGE_FILES} entries)")
+            return
         target.mkdir(parents=True)
         if first is not None and first.parent == source and first.name not in SKIPPED_IN_COPY:
             if stat.S_ISDIR(os.lstat(first).st_mode):
-                self.tree(first, target / first.name, f"{shown}/{first.name}")
+                self.tree(first, target / first.name, f"{shown}/{first.name}", depth=depth + 1)
             else:
                 self.file(first, target / first.name, f"{shown}/{first.name}", required=True)
         for entry in sorted(os.scandir(source), key=lambda e: e.name):
@@ -212,7 +225,7 @@ class _Stager:
                 continue
             path, name = Path(entry.path), f"{shown}/{entry.name}"
             if entry.is_dir(follow_symlinks=False):
-                self.tree(path, target / entry.name, name)
+                self.tree(path, target / entry.name, name, depth=depth + 1)
             else:
                 self.file(path, target / entry.name, name)
 
@@ -719,7 +732,11 @@ def main(argv=None) -> int:
     for pattern in args.exercise:
         if not catalogue.select(pattern):
             parser.error(f"--exercise {pattern}: no catalogue ID is or starts with it")
-    if batch.is_class_folder(args.target):
+    try:
+        is_class = batch.is_class_folder(args.target, package=args.package, class_=args.class_)
+    except batch.AmbiguousTarget as exc:
+        parser.error(str(exc))
+    if is_class:
         return batch.run(args)
     started = time.perf_counter()
     alias = str(Path(args.alias).resolve()) if args.alias else None

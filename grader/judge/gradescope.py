@@ -31,6 +31,7 @@ import time
 import traceback
 from pathlib import Path
 
+from grader.judge.escape import printable
 from spec.catalogue import load
 
 VISIBILITY = ["hidden", "after_due_date", "after_published", "visible"]
@@ -185,7 +186,10 @@ def results(data: dict, selection=(), *, seconds: float | None = None, visibilit
     robust = data.get("robustness") or {"passed": 0, "failed": 0}
     summary.append(f"Robustness (no points): {robust['passed']} of {robust['passed'] + robust['failed']} "
                    "checks passed.")
-    out = {"score": sum(t["score"] for t in tests), "output": "\n".join(summary), "output_format": "text",
+    for test in tests:   # what a submission controls (messages, cell text) is shown as data
+        test["output"] = printable(test["output"], keep_newlines=True)
+    out = {"score": sum(t["score"] for t in tests), "output": printable("\n".join(summary), keep_newlines=True),
+           "output_format": "text",
            "visibility": visibility, "stdout_visibility": "hidden",
            "extra_data": {"robustness": robust, "isolation": data.get("isolation", ""),
                           "manual_points": sum(t["max_score"] for t in tests if "by hand" in t["tags"])},

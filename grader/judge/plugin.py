@@ -62,11 +62,23 @@ def pytest_runtest_makereport(item, call):
     if call.excinfo is not None and item.config.getoption("isolate") and report.failed:
         from grader.judge.remote import WorkerCrashed
 
-        if call.excinfo.errisinstance(WorkerCrashed) or "Timeout" in call.excinfo.exconly()[:200]:
+        timed_out = timed_out_by_the_judge(call.excinfo)
+        if timed_out:
+            report.user_properties.append(("timed_out", True))
+        # all-or-nothing: a points test that ended the worker or ran out of time loses its exercise, whose
+        # other tests are then not run; a robustness test costs nothing, and the exercise's tests go on
+        if (call.excinfo.errisinstance(WorkerCrashed) or timed_out) and _tier(item) == "points":
             lost = item.config.stash.setdefault(LOST, {})
             for eid in _exercise_ids(item):
                 lost.setdefault(eid, "ended the submission's process or ran out of time")
     return report
+
+
+def timed_out_by_the_judge(excinfo) -> bool:
+    """Whether the test was stopped by the judge's own per-test timeout (pytest-timeout's failure, raised
+    in this process), never by what the submission raised: its exceptions reach the judge as
+    SubmissionError or a builtin exception, whatever their text."""
+    return excinfo.type is pytest.fail.Exception and str(excinfo.value).startswith("Timeout")
 
 
 class RecordsWriter:
@@ -102,7 +114,7 @@ class RecordsWriter:
         record["counted"] = record["counted"] or counted_outcome(report) is not None
         if report.failed and record["outcome"] != "failed":
             record.update(outcome="failed", message=_failure_text(report))
-            if "Timeout" in record["message"]:
+            if _property(report, "timed_out") and record["tier"] == "points":
                 self.timed_out.update(_property(report, "exercise"))
         elif report.skipped and record["outcome"] == "passed" and report.when != "teardown":
             record.update(outcome="skipped", message=_failure_text(report))
@@ -122,7 +134,7 @@ def _start_worker(config) -> tuple:
     process, which computes every verdict, never imports it."""
     import cloudpickle
 
-    from grader.judge import remote
+    from grader.judge import remote, sandbox
 
     target = implementation.target_from(config.getoption("impl"))
     try:
@@ -133,7 +145,7 @@ def _start_worker(config) -> tuple:
     for name, module in list(sys.modules.items()):
         # the spec's functions (test helpers, loops, asserts) go over by copy: the sandbox holds none of
         # spec/ but its data module (grader/judge/sandbox.py), which is imported there by name
-        if name.startswith("spec.") and name != "spec.data" and not name.startswith("spec.plugins"):
+        if name.startswith("spec.") and name not in sandbox.COURSE_MODULES and not name.startswith("spec.plugins"):
             cloudpickle.register_pickle_by_value(module)
     alias = config.getoption("alias") or os.environ.get(implementation.ALIAS_ENV_VAR)
     loaded, error, worker = remote.start(

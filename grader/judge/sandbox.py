@@ -3,7 +3,8 @@ in the grade.
 
 * **bubblewrap** (the Debian package ``bubblewrap``), where user namespaces allow it: a root of its own
   holding only the system's /usr, a few files of /etc, the interpreter with its packages and the
-  worker's own code (grader/sandboxed/) and the course's data (spec/data.py), read-only (no other file
+  worker's own code (grader/sandboxed/) and what the course hands out (spec/data.py, spec/given.py),
+  read-only (no other file
   of the spec, no checkout, no .git, no reference solutions unless the reference is what is graded); its
   folder, /tmp and /dev/shm are size-limited tmpfs; no network; its own pid, IPC and UTS namespaces, a
   new session, and it dies with the judge: nothing the submission starts, ``setsid`` children included,
@@ -29,9 +30,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SANDBOXED = ROOT / "grader" / "sandboxed"   # the only project code bound into the sandbox
-#: what of the project the sandbox holds: the worker's code, and the course's data module (spec/data.py:
-#: the sheets' arrays and generated sets, no solution), which the reference and a submission may import
-WORKER_FILES = (ROOT / "grader" / "__init__.py", SANDBOXED, ROOT / "spec" / "__init__.py", ROOT / "spec" / "data.py")
+#: what of the project the sandbox holds: the worker's code, and what the course hands out, which the
+#: reference and a submission may import: its data module (spec/data.py: the sheets' arrays and
+#: generated sets) and its given definitions (spec/given.py: result containers, ps09's sampler); no solution
+COURSE_MODULES = ("spec.data", "spec.given")
+WORKER_FILES = (ROOT / "grader" / "__init__.py", SANDBOXED, ROOT / "spec" / "__init__.py",
+                *(ROOT / "spec" / f"{name.split('.')[1]}.py" for name in COURSE_MODULES))
 NOBODY = 65534
 
 

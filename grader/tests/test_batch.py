@@ -110,10 +110,16 @@ def test_the_manual_items_still_to_grade_come_from_the_catalogue():
     assert batch.manual_items(("ps09.1-1",)) == []
 
 
-def test_a_folder_with_init_is_one_submission_and_without_it_a_class(tmp_path):
+def test_a_folder_with_init_is_what_the_course_says_and_without_it_a_class(tmp_path):
+    """A student's entry named __init__.py must not make the class one package (a red-team finding):
+    a folder holding one is graded only as the course says, --package or --class."""
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "__init__.py").write_text("")
-    assert not batch.is_class_folder(tmp_path / "pkg") and batch.is_class_folder(tmp_path)
+    assert batch.is_class_folder(tmp_path)
+    with pytest.raises(batch.AmbiguousTarget, match="--package"):
+        batch.is_class_folder(tmp_path / "pkg")
+    assert not batch.is_class_folder(tmp_path / "pkg", package=True)
+    assert batch.is_class_folder(tmp_path / "pkg", class_=True)
     student = tmp_path / "student"
     student.mkdir()
     (student / "helpers.py").write_text("")
@@ -291,6 +297,7 @@ for place in {places!r}:
 '''
 FORMULA = '=HYPERLINK("x.example","y")'
 CONTROL = "eve\r\x1b[2J\x1b[1;1Hzed"
+INVISIBLE = "alice\u200b"   # looks like alice
 
 
 def write_hostile_class(folder: Path) -> Path:
@@ -310,8 +317,27 @@ def write_hostile_class(folder: Path) -> Path:
     (folder / "dave.py").write_text(THIEF.format(places=places))
     (folder / "frank").mkdir()
     os.symlink("x" * 300, folder / "frank" / "sol.ipynb")
-    for name in ("gradebook.csv", FORMULA, CONTROL):
+    for name in ("gradebook.csv", FORMULA, CONTROL, INVISIBLE):
         (folder / f"{name}.py").write_text("answer = 42\n")
+    # found by a third pass: an entry __init__.py that would make the class one package of alice's code,
+    # a hard link to alice's notebook (a student's archive extracted into the class folder), a .git
+    # nested 1100 deep (which ended a rerun), 2100 empty folders (past the staging limit)
+    (folder / "__init__.py").write_text("from .alice import *\n")
+    (folder / "mallory").mkdir()
+    os.link(folder / "alice.ipynb", folder / "mallory" / "mine.ipynb")
+    deep = folder / "gus" / ".git"
+    deep.mkdir(parents=True)
+    (folder / "gus" / "gus.py").write_text("answer = 42\n")
+    os.chdir(deep)
+    try:
+        for _ in range(1100):
+            os.mkdir("a")
+            os.chdir("a")
+    finally:
+        os.chdir(ROOT)
+    for i in range(2100):
+        (folder / "hal" / f"d{i}").mkdir(parents=True)
+    (folder / "hal" / "hal.py").write_text("answer = 42\n")
     return folder
 
 
@@ -323,18 +349,27 @@ def test_a_hostile_class_leaves_the_honest_student_her_points_and_the_reports_in
     from grader.judge.escape import printable
 
     folder, out = write_hostile_class(tmp_path / "class"), tmp_path / "grades"
-    code = main([str(folder), "--out", str(out), "--exercise", "ex08", "--helpers", "test_utils.py",
-                 "--jobs", "2", "--budget", "600"])
+    options = [str(folder), "--out", str(out), "--exercise", "ex08", "--helpers", "test_utils.py", "--jobs", "2",
+               "--budget", "600"]
+    with pytest.raises(SystemExit):   # the entry __init__.py: a package or a class? the course says which
+        main(options)
+    code = main([*options, "--class"])
     printed = capsys.readouterr()
     assert code == 0
     assert not any(c in printed.out + printed.err for c in "\r\x1b"), "names are shown escaped"
     text = (out / "gradebook.csv").read_text(encoding="utf-8")
     with open(out / "gradebook.csv", encoding="utf-8", newline="") as handle:
         rows = {row["student"].lstrip("'"): row for row in csv.DictReader(handle)}
-    shown = printable(CONTROL)   # a name's control characters are escaped in the gradebook too
+    shown = printable(CONTROL)   # a name's control and invisible characters are escaped in the gradebook too
+    assert printable(INVISIBLE) == "alice\\u200b"
     assert set(rows) == {"alice", "beth", "bob", "carl", "carol", "dave", "frank", "gradebook.csv", FORMULA,
-                         shown}, sorted(rows)
+                         shown, printable(INVISIBLE), "gus", "hal", "mallory"}, sorted(rows)
     assert rows["alice"]["ex08 points"] == "3.5" and rows["alice"]["status"] == "graded", rows["alice"]
+    # the hard link: which name came first is not on disk, so both grades stand, flagged for a check
+    for name in ("alice", "mallory"):
+        assert "hard link" in rows[name]["errors"] and "check by hand" in rows[name]["errors"], rows[name]
+    assert rows["gus"]["status"] == "graded" and rows["hal"]["status"] == "graded"
+    assert "past 2000 entries" in json.loads((out / rows["hal"]["folder"] / "grade.json").read_text())["left_out"][-1]
     for name in ("beth", "bob", "carl", "carol", "frank"):
         assert rows[name]["status"] == "not graded" and "link" in rows[name]["errors"], rows[name]
         assert rows[name]["ex08 points"] == "0"
@@ -353,3 +388,6 @@ def test_a_hostile_class_leaves_the_honest_student_her_points_and_the_reports_in
             assert reference not in report.read_text(encoding="utf-8", errors="replace"), report
         if report.name == "junit.xml":
             ElementTree.parse(report)
+    # a rerun skips every student whose report is up to date (gus's deep .git ended it once)
+    assert main([*options, "--class"]) == 0
+    assert "0 graded now" in capsys.readouterr().out

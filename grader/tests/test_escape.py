@@ -81,3 +81,21 @@ def test_folder_names_stay_unique_for_any_class(names):
     taken: set[str] = set()
     folders = [folder_name(name, taken) for name in names]
     assert len({f.lower() for f in folders}) == len(folders)
+
+
+@given(HOSTILE_TEXT)
+def test_gradescope_results_show_submission_text_as_data(text):
+    """results.json: a failure message and a notebook cell of the submission's, whatever they hold,
+    come out without control, invisible or XML-forbidden characters (a red-team finding)."""
+    from grader.judge import gradescope
+
+    row = {"id": "ps09.1-1", "status": "failed", "earned": 0, "passed": 0, "tests": 1,
+           "failures": [{"test": "spec/test_calculus.py::test_x", "outcome": "failed", "message": text}],
+           "robustness": {"passed": 0, "failed": []}}
+    data = {"sheets": {"ps09": {"exercises": [row]}}, "error": text,
+            "notebook": {"cells": [{"index": 1, "first_line": text, "status": "error", "error": text}]},
+            "robustness": {"passed": 0, "failed": 0}}
+    results = gradescope.results(data, ("ps09.1-1",))
+    for shown in [results["output"], *(t["output"] for t in results["tests"])]:
+        assert not CONTROL.search(shown.replace("\n", "")) and not re.search("[\t\r\u200b\ufeff]", shown), shown
+        assert xml_text(shown) == shown

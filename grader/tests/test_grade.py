@@ -124,7 +124,8 @@ def test_unloadable_submissions_get_a_clear_report(tmp_path, kind, capsys):
         target = tmp_path / "solution.txt"
         target.write_text("x = 1")
     out = tmp_path / "out"
-    assert main([str(target), "--exercise", "ps09.1-1", "--out", str(out)]) == 0
+    package = ["--package"] if kind == "syntax error package" else []
+    assert main([str(target), "--exercise", "ps09.1-1", "--out", str(out), *package]) == 0
     printed = capsys.readouterr().out
     assert "Traceback" not in printed
     data = json.loads((out / "grade.json").read_text())
@@ -315,6 +316,11 @@ HOSTILE_CASES = {
     "copy_solution_notebook": Hostile(HOSTILE / "copy_solution_notebook.py", 0),
     "read_environment": Hostile(HOSTILE / "read_environment.py", 0),
     "forge_notebook_record": Hostile(HOSTILE / "forge_notebook_record.py", 0, slow=False),
+    # found by a third pass: a wrong answer hidden behind a robustness check that raises "Timeout" or ends
+    # the worker, so that the exercise's later (failing) tests would be skipped as lost and count neutral
+    "skip_by_robustness": Hostile(HOSTILE / "skip_by_robustness.py", 4, hide_reference=False),
+    "skip_by_crash": Hostile(HOSTILE / "skip_by_crash.py", 4, hide_reference=False,
+                             helpers=("_nothing.py", "skip_by_robustness.py")),
 }
 SECRET = "GRADER_TOKEN", "s3cr3t-0f-the-grader-5b1e"   # in the judge's environment during every hostile grade
 

@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, Phase, settings
 from grader.sandboxed import implementation
 from spec import catalogue as catalogue_module
 from spec import runs
+from spec.plugins import contracts
 from spec.plugins.summary import RESULTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -293,7 +294,7 @@ def impl(pytestconfig) -> implementation.Implementation:
     loaded, error = pytestconfig.stash[LOADED]
     if error is not None:
         pytest.fail(error, pytrace=False)
-    return loaded
+    return contracts.wrap(pytestconfig, loaded)
 
 
 def _protected(config) -> dict:

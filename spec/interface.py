@@ -177,7 +177,7 @@ def _docstring(text: str, indent: str) -> str:
 
 def stub(contract: Contract) -> str:
     """A definition to fill in: the declared signature, the contract, and NotImplementedError."""
-    header = f"# {contract.name}: given by the sheet ({contract.sheet})\n" if contract.sheet else ""
+    header = f"# {contract.name}: a name the sheet gives ({contract.sheet})\n" if contract.sheet else ""
     if contract.kind == "value":
         return header + f"{contract.name} = ...  # {contract.value}\n" + \
             "".join(f"# {line}\n" for line in inspect.cleandoc(contract.text).split("\n") if contract.text)
@@ -238,7 +238,8 @@ def template(sheet: str) -> dict:
         cells.append(nbformat.v4.new_markdown_cell(text))
         if exercise.fully_manual:
             continue
-        own = [c for c in interface.of_exercise(exercise.id) if c.name not in done]
+        own = sorted((c for c in interface.of_exercise(exercise.id) if c.name not in done),
+                     key=lambda c: c.name not in given)   # what the course gives first
         parts = []
         words = " ".join(c.signature + " " + c.text + " " + " ".join(m.signature + m.text for m in c.methods.values())
                          + " " + c.value for c in own) + " " + interface.exercises.get(exercise.id, "")

@@ -61,7 +61,7 @@ def test_template_defines_every_name_its_sheet_needs_in_one_cell_per_exercise(sh
         assert cells[at + 1].cell_type == "code", f"{exercise.id} has a code cell of its own"
     for name, contract in load_interface().names.items():
         if contract.sheet and name in needed:
-            assert any(f"# {name}: given by the sheet" in source for source in code), \
+            assert any(f"# {name}: a name the sheet gives" in source for source in code), \
                 f"{name} not marked as the sheet's"
     manual = [e for e in load().of_sheet(sheet) if e.manual_points]
     text = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")

@@ -15,7 +15,8 @@ import torch
 
 @dataclass(frozen=True)
 class Split:
-    """Tensors of a train/test split: x float32 (N x D), y int64 class labels (N,)."""
+    """Tensors of a train/test split: x float32 (N x D features, or N x 1 x H x W images), y int64
+    class labels (N,)."""
 
     x_train: torch.Tensor
     y_train: torch.Tensor

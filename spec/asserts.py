@@ -72,7 +72,8 @@ class SpecDefect(Exception):
 
 
 def assert_close(got, expected, what: str, *, dtype: torch.dtype = torch.float64,
-                 tol: Tolerance | None = None, scale: float | str | None = None) -> None:
+                 tol: Tolerance | None = None, scale: float | str | None = None,
+                 slips: dict | None = None, count: int | None = None) -> None:
     """``got`` equals ``expected`` within the tolerance of ``dtype`` (or ``tol``), loosened to the
     precision of ``got``'s own dtype where that is lower, shape included.
 
@@ -80,14 +81,19 @@ def assert_close(got, expected, what: str, *, dtype: torch.dtype = torch.float64
     that are legitimately tiny, such as a gradient of (3/4)^L; ``scale="expected"`` takes the largest
     ``|expected|``. A comparison in which every nonzero expected entry and every difference sit under
     the absolute tolerance checks nothing (returning zeros would pass): that raises
-    :class:`SpecDefect`, naming the comparison."""
+    :class:`SpecDefect`, naming the comparison.
+
+    A failure names the likely mistake where exactly one known slip reproduces ``got``
+    (spec/diagnose.py): the generic ones, ``slips`` ({the mistake: the value it gives}, declared
+    beside the claim) and, with ``count`` (the samples a mean runs over), a sum for a mean."""
     __tracebackhide__ = True
     tol = tol or _loosest(tolerance(dtype), _precision_of(got))
     if isinstance(got, torch.Tensor) and got.requires_grad:
         got = got.detach()
     g, e = _to_numpy(got), _to_numpy(expected)
     if g.shape != e.shape:
-        raise AssertionError(f"got shape {g.shape}, but should be shape {e.shape} [{what}]")
+        raise AssertionError(f"got shape {g.shape}, but should be shape {e.shape} [{what}]"
+                             + _hint(g, e, tol, slips, count))
     if scale is not None:
         magnitude = float(np.max(np.abs(e), initial=0.0)) if scale == "expected" else float(scale)
         tol = Tolerance(tol.rtol, tol.atol * max(magnitude, np.finfo(np.float64).tiny))
@@ -100,7 +106,17 @@ def assert_close(got, expected, what: str, *, dtype: torch.dtype = torch.float64
             f"got {_short(g)}, but should be {_short(e)} [{what}]; "
             f"{int((~close).sum())} of {close.size} entries differ, first at index {first}: "
             f"{g[first]!r} vs {e[first]!r} (rtol={tol.rtol:g}, atol={tol.atol:g})"
+            + _hint(g, e, tol, slips, count)
         )
+
+
+def _hint(g: np.ndarray, e: np.ndarray, tol: Tolerance, slips, count) -> str:
+    """'; looks like ...' where one known mistake explains ``g``, else ''."""
+    from spec.diagnose import diagnose
+
+    declared = {says: _to_numpy(value) for says, value in (slips or {}).items()}
+    found = diagnose(g, e, tol, slips=declared, count=count)
+    return f". Looks like {found}" if found else ""
 
 
 def _refuse_vacuous(g: np.ndarray, e: np.ndarray, tol: Tolerance, what: str) -> None:

@@ -276,3 +276,47 @@ def test_every_module_the_tests_import_is_imported_by_the_conftest():
     # and the grader's own modules, which a class's warm grader has imported before it forks a judge
     graders = {"grader.judge.grade", "grader.judge.batch", "grader.judge.sandbox", "spec.runs", "spec.catalogue"}
     assert graders <= loaded, f"imported by a forked judge's grader but not by the conftest: {sorted(graders - loaded)}"
+
+
+# ------------------------------------------------------------------- the likely mistake (spec/diagnose.py)
+DIAGNOSED = [
+    ("transposed", lambda a: a.T, "transpose"),
+    ("sign", lambda a: -a, "sign flipped"),
+    ("twice", lambda a: 2 * a, "twice the expected"),
+    ("half", lambda a: a / 2, "half the expected"),
+    ("sum for mean", lambda a: 6 * a, "a sum over the 6 samples"),
+    ("mean for sum", lambda a: a / 6, "a mean over the 6 samples"),
+    ("float32", lambda a: a.float().double(), "float32's precision"),
+    ("declared slip", lambda a: a + 1, "the declared slip"),
+]
+
+
+@pytest.mark.parametrize("case, wrong, named", DIAGNOSED, ids=[c[0] for c in DIAGNOSED])
+@pytest.mark.parametrize("seed_", range(4))
+def test_a_failed_comparison_names_the_mistake_that_explains_it(case, wrong, named, seed_):
+    expected = torch.randn(4, 5 if case != "transposed" else 4, dtype=torch.float64,
+                           generator=torch.Generator().manual_seed(seed_))
+    with pytest.raises(AssertionError) as failure:
+        assert_close(wrong(expected), expected, "a value", count=6, slips={"the declared slip": expected + 1})
+    assert f"Looks like {named}" in str(failure.value) or named in str(failure.value).split("Looks like")[-1], \
+        str(failure.value)
+
+
+@pytest.mark.parametrize("seed_", range(20))
+def test_no_mistake_is_named_where_none_explains_the_value(seed_):
+    """A wrong value that no known slip reproduces gets no hint; a right value raises nothing at all."""
+    g = torch.Generator().manual_seed(seed_)
+    expected = torch.randn(3, 4, dtype=torch.float64, generator=g)
+    unrelated = torch.randn(3, 4, dtype=torch.float64, generator=g)
+    with pytest.raises(AssertionError) as failure:
+        assert_close(unrelated, expected, "a value", count=6, slips={"a slip": expected + 1})
+    assert "Looks like" not in str(failure.value)
+    assert_close(expected * (1 + 1e-13), expected, "a value", count=6, slips={"a slip": expected + 1})
+
+
+def test_two_fitting_explanations_name_neither():
+    """A value both the sign and a declared slip explain is ambiguous: no hint (a wrong one is worse)."""
+    expected = torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64)
+    with pytest.raises(AssertionError) as failure:
+        assert_close(-expected, expected, "a value", slips={"another slip": -expected})
+    assert "Looks like" not in str(failure.value)

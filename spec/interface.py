@@ -190,7 +190,9 @@ def stub(contract: Contract) -> str:
              f"    def __init__(self{_after_self(contract.signature)}:",
              "        raise NotImplementedError"]
     for method, declared in contract.methods.items():
-        lines += ["", f"    def {method}(self{_after_self(declared.signature)}:"]
+        # the class's own name is not bound yet in its body: an annotation naming it is a string
+        signature = re.sub(rf"\b{contract.name}\b", f"'{contract.name}'", declared.signature)
+        lines += ["", f"    def {method}(self{_after_self(signature)}:"]
         if declared.text:
             lines.append(_docstring(declared.text, "        "))
         lines.append("        raise NotImplementedError")

@@ -189,3 +189,12 @@ def test_the_contract_check_lets_every_declared_use_pass():
     assert checked.g({"W1": 0, "W12": 1}) == ["W1", "W12"]
     found, _ = list(contracts.UNDECLARED), contracts.UNDECLARED.clear()
     assert found == []
+
+
+@pytest.mark.parametrize("sheet", SHEETS)
+def test_every_template_cell_runs(sheet):
+    """The template as handed out executes cell by cell (definitions only: their bodies are not run),
+    annotations naming a class inside its own body included."""
+    namespace: dict = {}
+    for source in template_code(sheet):
+        exec(compile(source, f"<{sheet} template>", "exec"), namespace)

@@ -18,12 +18,16 @@ class WrongCase:
 
     ``selection`` is the part it runs on in the slow tier (every exercise of it); ``quick`` (the IDs
     it breaks and a cheap neighbour, by default those it breaks) and ``keyword`` (a ``-k`` expression
-    that leaves out long trainings) are its run in the default one."""
+    that leaves out long trainings) are its run in the default one. ``fragile``: the exercises whose
+    robustness checks (no points) it must fail while earning their points, for a mistake the sheet
+    does not ask about (the caller's input changed, a return value the interface promises); every
+    other selected exercise it does not fail must pass its robustness checks."""
 
     def __init__(self, target: str, selection: str, failing: set[str], quick: tuple[str, ...] = (),
-                 keyword: str | None = None):
-        self.target, self.selection, self.failing = target, selection, failing
-        self.quick = tuple(sorted(set(quick) | failing))
+                 keyword: str | None = None, fragile: set[str] = frozenset()):
+        self.target, self.selection, self.failing, self.fragile = target, selection, failing, set(fragile)
+        assert not failing & self.fragile, "an exercise it fails loses its points: name it in failing only"
+        self.quick = tuple(sorted(set(quick) | failing | self.fragile))
         self.keyword = keyword
 
     def __repr__(self):
@@ -104,6 +108,12 @@ def _check(case: WrongCase, report: dict | None, process, selected: set[str]) ->
     problems = []
     if got != expected:
         problems.append(f"{case}: got {got}, but should be {expected}\n{process.stdout[-4000:]}")
+    # where it loses the points, a wrong solution may fail robustness checks too
+    fragile = {row["id"] for sheet in report["sheets"].values() for row in sheet["exercises"]
+               if row["id"] in selected - case.failing and row["robustness"].get("failed")}
+    if fragile != case.fragile:
+        problems.append(f"{case}: robustness checks failed in {sorted(fragile)}, but should fail in "
+                        f"{sorted(case.fragile)}\n{process.stdout[-4000:]}")
     if process.returncode != 1:
         problems.append(f"{case}: exit code {process.returncode}, but should be 1 (tests failed)")
     if str(IMPLS / case.target) not in process.stdout:
@@ -156,7 +166,8 @@ def test_corpus_has_three_wrong_solutions_per_sheet():
 
     per_sheet = Counter(sheet for case in WRONG for sheet in {e.split(".")[0] for e in case.failing})
     assert all(per_sheet[sheet] >= 3 for sheet in load().sheets), f"wrong solutions per sheet: {dict(per_sheet)}"
-    assert all(case.failing for case in WRONG), "every corpus entry names the exercises it must fail"
+    assert all(case.failing or case.fragile for case in WRONG), \
+        "every corpus entry names the exercises (or the robustness checks) it must fail"
 
 
 def test_missing_names_are_reported_by_name():

@@ -277,6 +277,12 @@ def random_problem(rng, n, d, rank=None):
 SHAPES = [(5, 2, None), (20, 4, None), (3, 5, None), (10, 6, 3), (8, 8, 8), (1, 1, None), (30, 3, 1)]
 
 
+def fresh(*tensors):
+    """Copies of the spec's arguments for one call, as isolated grading hands them over: a solution that
+    changes its inputs in place costs a robustness check (below), never a point, in either mode."""
+    return tuple(t.clone() for t in tensors)
+
+
 def symbolic_problem(n, d, w_name="w"):
     """Symbolic X (n x d), y (n) and w (d) as sympy matrices."""
     X = sp.Matrix(n, d, lambda i, j: sp.Symbol(f"x{i}{j}", real=True))
@@ -412,7 +418,7 @@ def test_first_iterates_equal_the_sympy_closed_form(impl, n, d):
 def test_iterate_equals_the_sympy_closed_form(impl, n, d):
     Xf, yf, w0f, alpha, exact, magnitude = sympy_iterates(n, d)
     for k in (0, 1, 3, 7):
-        assert_close(impl.gd_iterate(Xf, yf, w0f, alpha, k), exact[k], f"w_{k} vs sympy, X {n}x{d}",
+        assert_close(impl.gd_iterate(*fresh(Xf, yf, w0f), alpha, k), exact[k], f"w_{k} vs sympy, X {n}x{d}",
                      tol=Tolerance(1e-9, 1e-12), scale=magnitude)
 
 
@@ -426,7 +432,7 @@ def test_closed_form_iterate_equals_k_steps(impl, shape, fraction):
     for k in (0, 1, 2, 7, 30):
         expected = path[k]
         scale = max(1.0, float(np.abs(expected).max()))
-        assert_close(impl.gd_iterate(X, y, w0, alpha, k), expected, f"w_{k}, alpha = {fraction} x 2/lambda_max",
+        assert_close(impl.gd_iterate(*fresh(X, y, w0), alpha, k), expected, f"w_{k}, alpha = {fraction} x 2/lambda_max",
                      tol=Tolerance(1e-8, 1e-8 * scale))
 
 
@@ -454,7 +460,7 @@ def test_converges_below_the_limit(impl, seed, n, d, fraction, rank_deficient):
     rate = max([abs(1 - alpha * e) for e in eig if e > 1e-9 * eig.max()] + [0.0])
     start = np.linalg.norm(w0.numpy() - limit)
     for k in (1, 10, 100, 1000):
-        error = np.linalg.norm(impl.gd_iterate(X, y, w0, alpha, k).numpy() - limit)
+        error = np.linalg.norm(impl.gd_iterate(*fresh(X, y, w0), alpha, k).numpy() - limit)
         # the error contracts at least by the rate max |1 - alpha lambda| < 1 per step
         assert error <= rate**k * start * (1 + 1e-6) + 1e-9 * (1 + np.abs(limit).max()), \
             f"|w_{k} - limit| = {error:.3e} > rate^k |w_0 - limit| = {rate**k * start:.3e} " \
@@ -470,9 +476,56 @@ def test_diverges_above_the_limit(impl, seed, n, d, fraction):
     Xn = X.numpy()
     top = np.linalg.eigh(Xn.T @ Xn)[1][:, -1]
     w0 = w0 + torch.tensor(top)                          # a component along the top eigenvector
-    distances = [float(np.linalg.norm(impl.gd_iterate(X, y, w0, alpha, k).numpy() - np.linalg.pinv(Xn) @ y.numpy()))
-                 for k in (50, 100)]
+    w_star = np.linalg.pinv(Xn) @ y.numpy()
+    distances = [float(np.linalg.norm(impl.gd_iterate(*fresh(X, y, w0), alpha, k).numpy() - w_star)) for k in (50, 100)]
     assert distances[1] > distances[0] > 0, f"alpha above the limit should diverge, distances {distances}"
+
+
+def assert_left_alone(arguments: dict, copies: dict, call: str) -> None:
+    """The caller's tensors keep their values (and gain no autograd state) across ``call``."""
+    __tracebackhide__ = True
+    for name, value in arguments.items():
+        assert not value.requires_grad and value.grad is None, \
+            (f"got {name}.requires_grad={value.requires_grad} and {name}.grad "
+             f"{'set' if value.grad is not None else 'None'} after {call}, but should be False and None")
+        assert_close(value, copies[name], f"the caller's {name} after {call}: it was changed in place; "
+                     f"compute on a copy ({name}.clone()), never on the caller's tensor", tol=Tolerance(0, 0))
+
+
+UNTOUCHED_CASES = [((5, 2, None), 0), ((3, 5, None), 1), ((10, 6, 3), 2)]   # (shape, seed)
+
+
+@exercise("dl-a1.q5b")
+@pytest.mark.robustness
+@pytest.mark.parametrize("shape, seed_", UNTOUCHED_CASES, ids=str)
+def test_first_iterates_leave_the_callers_w0_alone(impl, shape, seed_):
+    """The caller's X, y and w0 keep their values. Steps taken in place on the caller's w0 (``w = w0``
+    is no copy, ``w -= ...`` writes through it) leave the caller holding w2 where its initialization
+    was, so the next call "from w0" starts elsewhere. The sheet's claim, w1 and w2 in terms of alpha,
+    w0, X and y, is about the returned iterates, which stay right: robustness, no points (in isolated
+    grading the spec's w0 is never overwritten, so a points test could not even see the change; the
+    points tests hand every call its own copies)."""
+    X, y, w0 = random_problem(np.random.default_rng(seed_), *shape)
+    alpha = 0.5 * 2 / np.linalg.eigvalsh(X.numpy().T @ X.numpy()).max()
+    arguments = {"X": X, "y": y, "w0": w0}
+    copies = {name: value.clone() for name, value in arguments.items()}
+    impl.gd_first_iterates(X, y, w0, alpha)
+    assert_left_alone(arguments, copies, f"gd_first_iterates(X, y, w0, alpha), X {shape}")
+
+
+@exercise("dl-a1.q5c")
+@pytest.mark.robustness
+@pytest.mark.parametrize("shape, seed_, k", [(*case, k) for case, k in zip(UNTOUCHED_CASES, (1, 5, 2), strict=True)],
+                         ids=str)
+def test_iterate_leaves_the_callers_w0_alone(impl, shape, seed_, k):
+    """As for (b): gd_iterate(X, y, w0, alpha, k) leaves the caller's X, y and w0 as they were, so
+    that w0 stays the initialization the next call starts from (robustness, no points)."""
+    X, y, w0 = random_problem(np.random.default_rng(seed_), *shape)
+    alpha = 0.5 * 2 / np.linalg.eigvalsh(X.numpy().T @ X.numpy()).max()
+    arguments = {"X": X, "y": y, "w0": w0}
+    copies = {name: value.clone() for name, value in arguments.items()}
+    impl.gd_iterate(X, y, w0, alpha, k)
+    assert_left_alone(arguments, copies, f"gd_iterate(X, y, w0, alpha, {k}), X {shape}")
 
 
 # ----------------------------------------------------------------------------- ps09 part 2

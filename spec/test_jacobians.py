@@ -413,6 +413,30 @@ def test_autograd_jacobian_equals_sympy(impl, depth, seed):
     assert_close(got, expected, f"sympy Jacobian, L={depth}")
 
 
+@exercise("dl-a1.q2b")
+@pytest.mark.robustness
+@pytest.mark.parametrize("case, seed", [(JAC_CASES[0], 0), (JAC_CASES[1], 1), (JAC_CASES[4], 2), (JAC_CASES[-3], 3)],
+                         ids=lambda v: v.id if isinstance(v, JacCase) else str(v))
+def test_autograd_jacobian_leaves_x_and_the_weights_alone(impl, case, seed):
+    """The caller's x and weights come back as they went in: no requires_grad, no .grad, the same
+    values. Differentiating the caller's own x (``x.requires_grad_()``, ``.backward()``) leaves it
+    marked and holding a gradient, which the next computation with x then carries along. The
+    Jacobian itself, the sheet's claim, stays right: robustness, no points."""
+    x, weights = jac_inputs(case, seed)
+    arguments = {"x": x, **{f"weights[{name!r}]": w for name, w in weights.items()}}
+    copies = {name: value.clone() for name, value in arguments.items()}
+    impl.jacobian_autograd(x, weights)
+    for name, value in arguments.items():
+        assert not value.requires_grad, \
+            (f"got {name}.requires_grad == True after jacobian_autograd(x, weights), but should be False: "
+             f"differentiate a copy (x.detach().requires_grad_()), not the caller's tensor [{case.id}]")
+        assert value.grad is None, \
+            (f"got a .grad on the caller's {name} after jacobian_autograd(x, weights), but should be None: "
+             f"use torch.autograd.grad on a copy, or .backward() on a copy [{case.id}]")
+        assert_close(value, copies[name], f"the caller's {name} after jacobian_autograd(x, weights), "
+                     f"changed in place [{case.id}]", tol=Tolerance(0, 0))
+
+
 @exercise("dl-a1.q2c")
 @pytest.mark.parametrize("case", jac_params(JAC_CASES))
 @pytest.mark.parametrize("seed", [0, 1])

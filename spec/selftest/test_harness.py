@@ -99,6 +99,7 @@ WRONG = [
     WrongCase("xavier_wrong_bound.py", "dl-a1.q4", {"dl-a1.q4b", "dl-a1.q4c"}, ("dl-a1.q4a",)),
     WrongCase("layer_stats_pre_activation.py", "dl-a1.q4", {"dl-a1.q4c"}, keyword="independent_pass"),
     WrongCase("init_study_ignores_seed.py", "dl-a1.q4", {"dl-a1.q4d"}, keyword="each_seed"),
+    WrongCase("init_test_accuracy_on_train.py", "dl-a1.q4", {"dl-a1.q4d"}, keyword="measured_on_the_test_split"),
     WrongCase("discussion_first_epoch.py", "dl-a1.q4", {"dl-a1.q4e"}, keyword="own_final"),
     WrongCase("bound_without_x1.py", "ex08.vanishing", {"ex08.vanishing-bound"}, ("a7.sigmoid-factor",)),
     WrongCase("mlp_tanh.py", "ex08.mlp", {"ex08.mlp"}, keyword="linear_nonlinearity"),

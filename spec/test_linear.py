@@ -20,12 +20,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from spec import data as datasets
-from spec.asserts import assert_close, assert_equal, assert_tensor
+from spec.asserts import SpecDefect, assert_close, assert_equal, assert_tensor
 from spec.loops import full_batch_mse, momentum_sgd_curves
 from spec.tolerances import Tolerance
 
 exercise = pytest.mark.exercise
 F64 = torch.float64
+PARAMS = ("W1", "b1", "w2", "b2")
 
 
 # ------------------------------------------------------------------------------------- ex08
@@ -888,3 +889,70 @@ def test_boston_csv_loads_and_trains(impl, tmp_path):
     assert run.test_mse[-1] < 1.0, f"test MSE below the variance of the standardised target: {run.test_mse}"
 
 
+# dl-a1 1(d), standardising: the spec cannot know a solution's split (the sheet fixes none), so on a
+# table of 10 to 12 rows it tries every split of them into training and test rows. Per split, the
+# statistics of its training rows and those of the whole table differ by the test rows' share (a fifth
+# of the rows, or about), far beyond float32 rounding.
+def split_masks(n: int) -> np.ndarray:
+    """Every split of n rows into at least 2 training rows and at least 1 test row: boolean masks of
+    the training rows, one per row of the result."""
+    codes = np.arange(1, 2**n - 1)
+    masks = ((codes[:, None] >> np.arange(n)) & 1).astype(bool)
+    return masks[masks.sum(1) >= 2]
+
+
+def masked_moments(values: np.ndarray, masks: np.ndarray, ddof: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of ``values`` (n x d) over each mask's rows: two S x d arrays."""
+    weights = masks.astype(np.float64)[:, :, None]
+    count = weights.sum(1)
+    mean = (weights * values[None]).sum(1) / count
+    var = (weights * (values[None] - mean[:, None]) ** 2).sum(1) / (count - ddof)
+    return mean, np.sqrt(var)
+
+
+def housing_mse_per_split(x, y, params, masks) -> dict[tuple, tuple[np.ndarray, np.ndarray]]:
+    """For each way to standardise (features' and target's statistics from the training rows or from
+    the whole table, with ddof 0 or 1): the train and test MSE of the net ``params`` on the
+    standardised targets, per split. The spec's own computation, in float64."""
+    W1, b1, w2, b2 = (np.asarray(params[k], dtype=np.float64) for k in PARAMS)
+    everything = np.ones((1, len(y)), dtype=bool)
+    train = masks.astype(np.float64)
+    result = {}
+    for x_from, y_from, x_ddof, y_ddof in itertools.product(("train", "whole"), ("train", "whole"), (0, 1), (0, 1)):
+        mx, sx = masked_moments(x, masks if x_from == "train" else everything, x_ddof)
+        my, sy = masked_moments(y[:, None], masks if y_from == "train" else everything, y_ddof)
+        z = (x[None] - mx[:, None]) / sx[:, None]
+        t = (y[None] - my) / sy
+        squared = (np.tanh(z @ W1.T + b1) @ w2 + b2 - t) ** 2
+        result[(x_from, y_from, x_ddof, y_ddof)] = ((squared * train).sum(1) / train.sum(1),
+                                                     (squared * (1 - train)).sum(1) / (1 - train).sum(1))
+    return result
+
+
+HOUSING_TABLES = [(10, 3, 20, 0), (11, 2, 6, 1), (12, 4, 8, 2)]   # (rows, features, hidden, seed)
+
+
+@exercise("dl-a1.q1d")
+@pytest.mark.parametrize("n, d, hidden, seed_", HOUSING_TABLES, ids=str)
+def test_housing_standardises_with_the_training_split_only(impl, n, d, hidden, seed_):
+    """Features and target are standardised with the training split's mean and std: the reported
+    train and test MSE after the last epoch are those of the returned net on some split of the rows
+    standardised that way (the spec tries every split). Statistics of the whole table, test rows
+    included, leak the test rows into the training and give other numbers."""
+    rng = np.random.default_rng(seed_)
+    x = rng.lognormal(1.0, 0.8, size=(n, d)) * rng.uniform(1, 50, size=d)   # skewed, far from mean 0
+    y = np.tanh(x / x.mean(0) - 1) @ rng.normal(size=d) * 10 + 30 + rng.normal(size=n)
+    call = f"train_housing(x, y, hidden={hidden}, epochs=3, seed={seed_}) on {n} rows of {d} features"
+    run = impl.train_housing(x.copy(), y.copy(), hidden=hidden, epochs=3, seed=seed_)
+    got = (float(run.train_mse[-1]), float(run.test_mse[-1]))
+    close = lambda mse, value: np.isclose(mse, value, rtol=1e-4, atol=1e-7)   # float32 training, float64 here
+    matches = {how for how, (train, test) in housing_mse_per_split(x, y, run.params, split_masks(n)).items()
+               if (close(train, got[0]) & close(test, got[1])).any()}
+    honest = {how for how in matches if how[:2] == ("train", "train")}
+    if honest and matches - honest:
+        raise SpecDefect(f"[{call}] standardising with the training rows and with the whole table give the "
+                         "same MSE: the table does not tell them apart")
+    leaked = "; statistics of the whole table (test rows included) give them" if matches else ""
+    assert honest, (f"got train and test MSE {got} after the last epoch, but no split of the {n} rows standardised "
+                    f"(features and target) with its training rows' mean and std gives them with the returned "
+                    f"params{leaked}. Standardise with the training split's statistics only [{call}]")

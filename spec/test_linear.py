@@ -221,6 +221,36 @@ def test_train_leaves_the_callers_arrays_alone(impl):
     assert features.dtype == np.float32 and labels.dtype == np.float32
 
 
+def _train_losses(impl, layer, lossfunc, x, y, w0, b0, lr, epochs):
+    """The spec's nn.Linear(1, 1) set to (w0, b0) and trained by the solution's train: what it returns."""
+    with torch.no_grad():
+        layer.weight.fill_(w0)
+        layer.bias.fill_(b0)
+    return impl.train(x, y, layer, lossfunc, torch.optim.SGD(layer.parameters(), lr=lr), epochs)
+
+
+@exercise("ex08.linreg-tensors")
+@pytest.mark.robustness
+@pytest.mark.parametrize("epochs, start", [(1, (0.5, -0.25)), (20, (-1.0, 2.0))], ids=str)
+@pytest.mark.parametrize("which", DATASETS)
+def test_train_returns_the_loss_before_each_step(impl, epochs, start, which):
+    """INTERFACE.md's ``train(...) -> list[float]``: num_epoch Python floats, element k the loss at the
+    parameters before step k (the spec's own float64 mean squared error along the closed-form
+    path). The sheet and its course template ask for no return value, so this is robustness: no
+    points."""
+    x, y = ex08_datasets()[which]
+    call = f"train(x, y, nn.Linear(1, 1), nn.MSELoss(), SGD(lr=0.01), {epochs}) from (w, b) = {start}, {which}"
+    got = impl.run(_train_losses, torch.nn.Linear(1, 1), torch.nn.MSELoss(), x.copy(), y.copy(), *start, 1e-2, epochs)
+    assert type(got) is list, f"got {type(got).__name__}, but should be a list of the losses [{call}]"
+    assert_equal(len(got), epochs, f"number of losses returned, one per step [{call}]")
+    kinds = sorted({type(v).__name__ for v in got if not isinstance(v, float)})
+    assert not kinds, f"got losses of type {kinds}, but should be Python floats (loss.item()) [{call}]"
+    path = [start, *gd_reference(x, y, *start, 1e-2, epochs)[:-1]]
+    xs, ys = x.astype(np.float64).ravel(), y.astype(np.float64).ravel()
+    expected = [float(np.mean((w * xs + b - ys) ** 2)) for w, b in path]
+    assert_close(got, expected, f"element k: the loss at the parameters before step k; {call}", tol=F32_PATH)
+
+
 @exercise("ex08.linreg-module")
 def test_module_declares_exactly_two_parameters_and_no_submodules(impl):
     facts = impl.run(_holds_w_and_b, "NNLinearRegression", "NNLinearRegression()")

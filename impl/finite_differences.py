@@ -25,7 +25,9 @@ def _evaluate_all(f, points: torch.Tensor) -> torch.Tensor:
 
 def finite_difference_gradient(f, x, h: float = 1e-6, scheme: str = "central") -> torch.Tensor:
     """The gradient of a scalar function ``f`` at ``x`` (a tensor of any shape), by finite
-    differences along every coordinate, all perturbed points evaluated in one batch."""
+    differences along every coordinate, all perturbed points evaluated in one batch: with the step
+    ``h`` and the ``scheme`` given, central (f(x + h e_i) - f(x - h e_i)) / 2h or forward
+    (f(x + h e_i) - f(x)) / h."""
     if not callable(f):
         raise TypeError(f"f must be a callable returning a scalar, got {type(f).__name__}")
     if scheme not in SCHEMES:
@@ -46,7 +48,8 @@ def finite_difference_gradient(f, x, h: float = 1e-6, scheme: str = "central") -
 
 def logcosh_numerical_gradients(x, y, params: dict, h: float = 1e-6,
                                 scheme: str = "central") -> dict[str, torch.Tensor]:
-    """dl-a1 1(c): dJ/dW1, dJ/db1, dJ/dw2, dJ/db2 and dJ/dx by finite differences."""
+    """dl-a1 1(c): dJ/dW1, dJ/db1, dJ/dw2, dJ/db2 and dJ/dx by finite differences (of the step ``h``
+    and the ``scheme`` given, as in finite_difference_gradient)."""
     x, y, p = checked_inputs(x, y, params)
     tensors = {"x": x, **p}
     grads = {}

@@ -378,6 +378,38 @@ def test_training_changes_the_statistics(studies):
         assert before.grad_norm != after.grad_norm, "(c) repeated after training gives new statistics"
 
 
+# The spec's split for the test-accuracy check: its test images are its training images, each
+# labelled with another class ((y + shift) mod 10). A model predicts one class per image, so on these
+# images train accuracy + test accuracy <= 1; a "test accuracy" measured on the training split equals
+# the train accuracy instead.
+RELABELLED = [(0, 1, 1), (1, 2, 3), (2, 1, 7), (3, 2, 9)]   # (seed, depth, label shift)
+
+
+@exercise("dl-a1.q4d")
+@pytest.mark.parametrize("seed_, depth, shift", RELABELLED, ids=lambda v: str(v))
+def test_test_accuracy_is_measured_on_the_test_split(impl, seed_, depth, shift):
+    """"Record the training accuracy and testing accuracy after each epoch": the test accuracy is that
+    of ``data``'s test split. On the spec's split (the training images relabelled (y + shift) mod 10)
+    the two accuracies of one model sum to at most 1 after every epoch, while the model learns its
+    training images (the spec's runs of this protocol: train accuracy 0.8 to 0.95 from the first
+    epoch on), so a test accuracy taken on the training data breaks the bound."""
+    base = datasets.digits_784(seed=seed_)
+    x, y = base.x_train[:800], base.y_train[:800]
+    data = datasets.Split(x, y, x.clone(), (y + shift) % 10)
+    call = f"init_study({depth}, data, inits=('xavier',), epochs=3, lr=0.1, batch_size=32, probe_size=64, seed={seed_})"
+    result = impl.init_study(depth, data, inits=("xavier",), epochs=3, lr=0.1, batch_size=32, probe_size=64,
+                             seed=seed_)["xavier"]
+    train, test = list(result.train_accuracy), list(result.test_accuracy)
+    assert_equal((len(train), len(test)), (3, 3), f"(train, test) accuracies, one per epoch [{call}]")
+    assert train[-1] > 0.6, (f"got a final train accuracy of {train[-1]:.3f}, but should be well above 0.5: "
+                             f"SGD should learn the 800 training images (the spec's runs reach 0.94) [{call}]")
+    for epoch, (a, b) in enumerate(zip(train, test, strict=True), 1):
+        assert a + b <= 1 + 1e-9, \
+            (f"epoch {epoch}: got train accuracy {a:.3f} and test accuracy {b:.3f}, but on the spec's split "
+             f"(its test images are its training images labelled (y + {shift}) mod 10) they sum to at most 1: "
+             f"measure the test accuracy on data.x_test and data.y_test, not on the training split [{call}]")
+
+
 @exercise("dl-a1.q4e")
 def test_discussion_quotes_the_measured_numbers(impl, studies):
     results = studies[0]

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from grader.sandboxed.observe import count_macs
 from grader.sandboxed.rules import forbid, forbidding, requiring
-from spec.asserts import assert_close, assert_equal, assert_tensor
+from spec.asserts import SpecDefect, assert_close, assert_equal, assert_tensor
 from spec.tolerances import Tolerance
 
 exercise = pytest.mark.exercise
@@ -302,6 +302,82 @@ def test_error_order_on_the_log_cosh_net(impl, scheme):
     assert abs(got - expected) < 0.25, f"got order {got:.2f}, but should be {expected} [{scheme}, dJ/dW1]"
 
 
+def spec_difference_quotient(function, at: torch.Tensor, h: float, scheme: str) -> torch.Tensor:
+    """The spec's own finite differences in float64, one coordinate at a time:
+    central (f(x + h e_i) - f(x - h e_i)) / 2h, forward (f(x + h e_i) - f(x)) / h."""
+    flat = at.detach().to(torch.float64).reshape(-1)
+    value = lambda point: float(function(point.reshape(at.shape)))
+    here = value(flat)
+    quotients = []
+    for i in range(flat.numel()):
+        step = torch.zeros_like(flat)
+        step[i] = h
+        if scheme == "central":
+            quotients.append((value(flat + step) - value(flat - step)) / (2 * h))
+        else:
+            quotients.append((value(flat + step) - here) / h)
+    return torch.tensor(quotients, dtype=torch.float64).reshape(at.shape)
+
+
+# the quotient's rounding (eps |f| / h) lies far below this, its truncation error at these steps
+# (h^2 f'''/6 central, h f''/2 forward) far above it
+QUOTIENT_TOL = Tolerance(rtol=1e-8, atol=1e-10)
+LARGE_STEPS = [1e-1, 3e-2]
+
+
+def require_truncation_visible(quotients: dict, exact: dict, what: str) -> None:
+    """The spec's own check that the comparison can fail: at the chosen step its quotients lie far
+    from the exact gradient, so a result at another step (or of the other scheme) cannot match them."""
+    gap = max(float((quotients[k] - exact[k]).abs().max() / (1 + exact[k].abs().max())) for k in quotients)
+    if gap < 100 * QUOTIENT_TOL.rtol:
+        raise SpecDefect(f"[{what}] the difference quotients lie within {gap:.1e} of the exact gradient: "
+                         "choose a larger step or another function")
+
+
+@exercise("dl-a1.q1c")
+@pytest.mark.parametrize("case", [c for c in FUNCTIONS if "x^T A x" not in c.id], ids=lambda c: c.id)
+@pytest.mark.parametrize("scheme", ["central", "forward"])
+@pytest.mark.parametrize("h", LARGE_STEPS, ids=lambda h: f"h={h:g}")
+def test_finite_differences_take_the_step_and_scheme_asked_for(impl, case, scheme, h, seed):
+    """The sheet's claim, an error O(h^2) for central and O(h) for forward differences, is about the
+    quotient at the step h and the scheme the caller gives: at a step large enough that the truncation
+    error dominates, the result is that quotient (the spec's own, in float64), not one at another step
+    or of the other scheme. (The quadratic form is left out: its central quotient is exact at any h.)"""
+    at = torch.randn(case.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    expected = spec_difference_quotient(case.function, at, h, scheme)
+    require_truncation_visible({"f": expected}, {"f": autograd_gradient(case.function, at)}, case.id)
+    with forbid("gradcheck", "autograd"):
+        got = impl.finite_difference_gradient(case.function, at, h=h, scheme=scheme)
+    assert_close(got, expected, f"{scheme} difference quotient at h={h:g} [{case.id}]; the result should "
+                 "use the step h and the scheme it is given", tol=QUOTIENT_TOL)
+
+
+@exercise("dl-a1.q1c")
+@pytest.mark.parametrize("case", [NET_CASES[2], NET_CASES[3], NET_CASES[5]], ids=lambda c: c.id)
+@pytest.mark.parametrize("scheme", ["central", "forward"])
+@pytest.mark.parametrize("h", LARGE_STEPS, ids=lambda h: f"h={h:g}")
+def test_net_finite_differences_take_the_step_and_scheme_asked_for(impl, case, scheme, h):
+    """logcosh_numerical_gradients(x, y, params, h=h, scheme=scheme) gives, for each of the five
+    gradients, the spec's own quotient of J at that step and scheme: h and scheme are passed on to
+    the finite differences, not left at their defaults."""
+    x, y, params = make_net(case, seed=13)
+    inputs = {**params, "x": x}
+
+    def cost_of(name):
+        def cost(value):
+            args = {**inputs, name: value}
+            return ref_cost(args["x"], y, *(args[n] for n in PARAMS))
+        return cost
+
+    expected = {name: spec_difference_quotient(cost_of(name), inputs[name], h, scheme) for name in GRAD_NAMES}
+    require_truncation_visible(expected, ref_gradients(x, y, params), case.id)
+    with forbid("gradcheck", "autograd"):
+        got = impl.logcosh_numerical_gradients(x, y, params, h=h, scheme=scheme)
+    for name in GRAD_NAMES:
+        assert_close(got[name], expected[name], f"{scheme} difference quotient of J at h={h:g}, dJ/d{name} "
+                     f"[{case.id}]; pass h and scheme on to the finite differences", tol=QUOTIENT_TOL)
+
+
 @exercise("dl-a1.q1c")
 @pytest.mark.parametrize("kwargs, error", [
     ({"h": 0.0}, ValueError), ({"h": -1e-3}, ValueError), ({"scheme": "backward"}, ValueError),
@@ -411,6 +487,30 @@ def test_autograd_jacobian_equals_sympy(impl, depth, seed):
     expected = np.array(f.jacobian(xs).evalf(30, subs=dict(zip(xs, point, strict=True))), dtype=np.float64)
     got = by_autograd(impl.jacobian_autograd)(torch.as_tensor(point), weights)
     assert_close(got, expected, f"sympy Jacobian, L={depth}")
+
+
+@exercise("dl-a1.q2b")
+@pytest.mark.robustness
+@pytest.mark.parametrize("case, seed", [(JAC_CASES[0], 0), (JAC_CASES[1], 1), (JAC_CASES[4], 2), (JAC_CASES[-3], 3)],
+                         ids=lambda v: v.id if isinstance(v, JacCase) else str(v))
+def test_autograd_jacobian_leaves_x_and_the_weights_alone(impl, case, seed):
+    """The caller's x and weights come back as they went in: no requires_grad, no .grad, the same
+    values. Differentiating the caller's own x (``x.requires_grad_()``, ``.backward()``) leaves it
+    marked and holding a gradient, which the next computation with x then carries along. The
+    Jacobian itself, the sheet's claim, stays right: robustness, no points."""
+    x, weights = jac_inputs(case, seed)
+    arguments = {"x": x, **{f"weights[{name!r}]": w for name, w in weights.items()}}
+    copies = {name: value.clone() for name, value in arguments.items()}
+    impl.jacobian_autograd(x, weights)
+    for name, value in arguments.items():
+        assert not value.requires_grad, \
+            (f"got {name}.requires_grad == True after jacobian_autograd(x, weights), but should be False: "
+             f"differentiate a copy (x.detach().requires_grad_()), not the caller's tensor [{case.id}]")
+        assert value.grad is None, \
+            (f"got a .grad on the caller's {name} after jacobian_autograd(x, weights), but should be None: "
+             f"use torch.autograd.grad on a copy, or .backward() on a copy [{case.id}]")
+        assert_close(value, copies[name], f"the caller's {name} after jacobian_autograd(x, weights), "
+                     f"changed in place [{case.id}]", tol=Tolerance(0, 0))
 
 
 @exercise("dl-a1.q2c")

@@ -20,12 +20,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from spec import data as datasets
-from spec.asserts import assert_close, assert_equal, assert_tensor
+from spec.asserts import SpecDefect, assert_close, assert_equal, assert_tensor
 from spec.loops import full_batch_mse, momentum_sgd_curves
 from spec.tolerances import Tolerance
 
 exercise = pytest.mark.exercise
 F64 = torch.float64
+PARAMS = ("W1", "b1", "w2", "b2")
 
 
 # ------------------------------------------------------------------------------------- ex08
@@ -220,6 +221,36 @@ def test_train_leaves_the_callers_arrays_alone(impl):
     assert features.dtype == np.float32 and labels.dtype == np.float32
 
 
+def _train_losses(impl, layer, lossfunc, x, y, w0, b0, lr, epochs):
+    """The spec's nn.Linear(1, 1) set to (w0, b0) and trained by the solution's train: what it returns."""
+    with torch.no_grad():
+        layer.weight.fill_(w0)
+        layer.bias.fill_(b0)
+    return impl.train(x, y, layer, lossfunc, torch.optim.SGD(layer.parameters(), lr=lr), epochs)
+
+
+@exercise("ex08.linreg-tensors")
+@pytest.mark.robustness
+@pytest.mark.parametrize("epochs, start", [(1, (0.5, -0.25)), (20, (-1.0, 2.0))], ids=str)
+@pytest.mark.parametrize("which", DATASETS)
+def test_train_returns_the_loss_before_each_step(impl, epochs, start, which):
+    """INTERFACE.md's ``train(...) -> list[float]``: num_epoch Python floats, element k the loss at the
+    parameters before step k (the spec's own float64 mean squared error along the closed-form
+    path). The sheet and its course template ask for no return value, so this is robustness: no
+    points."""
+    x, y = ex08_datasets()[which]
+    call = f"train(x, y, nn.Linear(1, 1), nn.MSELoss(), SGD(lr=0.01), {epochs}) from (w, b) = {start}, {which}"
+    got = impl.run(_train_losses, torch.nn.Linear(1, 1), torch.nn.MSELoss(), x.copy(), y.copy(), *start, 1e-2, epochs)
+    assert type(got) is list, f"got {type(got).__name__}, but should be a list of the losses [{call}]"
+    assert_equal(len(got), epochs, f"number of losses returned, one per step [{call}]")
+    kinds = sorted({type(v).__name__ for v in got if not isinstance(v, float)})
+    assert not kinds, f"got losses of type {kinds}, but should be Python floats (loss.item()) [{call}]"
+    path = [start, *gd_reference(x, y, *start, 1e-2, epochs)[:-1]]
+    xs, ys = x.astype(np.float64).ravel(), y.astype(np.float64).ravel()
+    expected = [float(np.mean((w * xs + b - ys) ** 2)) for w, b in path]
+    assert_close(got, expected, f"element k: the loss at the parameters before step k; {call}", tol=F32_PATH)
+
+
 @exercise("ex08.linreg-module")
 def test_module_declares_exactly_two_parameters_and_no_submodules(impl):
     facts = impl.run(_holds_w_and_b, "NNLinearRegression", "NNLinearRegression()")
@@ -275,6 +306,12 @@ def random_problem(rng, n, d, rank=None):
 
 
 SHAPES = [(5, 2, None), (20, 4, None), (3, 5, None), (10, 6, 3), (8, 8, 8), (1, 1, None), (30, 3, 1)]
+
+
+def fresh(*tensors):
+    """Copies of the spec's arguments for one call, as isolated grading hands them over: a solution that
+    changes its inputs in place costs a robustness check (below), never a point, in either mode."""
+    return tuple(t.clone() for t in tensors)
 
 
 def symbolic_problem(n, d, w_name="w"):
@@ -412,7 +449,7 @@ def test_first_iterates_equal_the_sympy_closed_form(impl, n, d):
 def test_iterate_equals_the_sympy_closed_form(impl, n, d):
     Xf, yf, w0f, alpha, exact, magnitude = sympy_iterates(n, d)
     for k in (0, 1, 3, 7):
-        assert_close(impl.gd_iterate(Xf, yf, w0f, alpha, k), exact[k], f"w_{k} vs sympy, X {n}x{d}",
+        assert_close(impl.gd_iterate(*fresh(Xf, yf, w0f), alpha, k), exact[k], f"w_{k} vs sympy, X {n}x{d}",
                      tol=Tolerance(1e-9, 1e-12), scale=magnitude)
 
 
@@ -426,7 +463,7 @@ def test_closed_form_iterate_equals_k_steps(impl, shape, fraction):
     for k in (0, 1, 2, 7, 30):
         expected = path[k]
         scale = max(1.0, float(np.abs(expected).max()))
-        assert_close(impl.gd_iterate(X, y, w0, alpha, k), expected, f"w_{k}, alpha = {fraction} x 2/lambda_max",
+        assert_close(impl.gd_iterate(*fresh(X, y, w0), alpha, k), expected, f"w_{k}, alpha = {fraction} x 2/lambda_max",
                      tol=Tolerance(1e-8, 1e-8 * scale))
 
 
@@ -454,7 +491,7 @@ def test_converges_below_the_limit(impl, seed, n, d, fraction, rank_deficient):
     rate = max([abs(1 - alpha * e) for e in eig if e > 1e-9 * eig.max()] + [0.0])
     start = np.linalg.norm(w0.numpy() - limit)
     for k in (1, 10, 100, 1000):
-        error = np.linalg.norm(impl.gd_iterate(X, y, w0, alpha, k).numpy() - limit)
+        error = np.linalg.norm(impl.gd_iterate(*fresh(X, y, w0), alpha, k).numpy() - limit)
         # the error contracts at least by the rate max |1 - alpha lambda| < 1 per step
         assert error <= rate**k * start * (1 + 1e-6) + 1e-9 * (1 + np.abs(limit).max()), \
             f"|w_{k} - limit| = {error:.3e} > rate^k |w_0 - limit| = {rate**k * start:.3e} " \
@@ -470,9 +507,56 @@ def test_diverges_above_the_limit(impl, seed, n, d, fraction):
     Xn = X.numpy()
     top = np.linalg.eigh(Xn.T @ Xn)[1][:, -1]
     w0 = w0 + torch.tensor(top)                          # a component along the top eigenvector
-    distances = [float(np.linalg.norm(impl.gd_iterate(X, y, w0, alpha, k).numpy() - np.linalg.pinv(Xn) @ y.numpy()))
-                 for k in (50, 100)]
+    w_star = np.linalg.pinv(Xn) @ y.numpy()
+    distances = [float(np.linalg.norm(impl.gd_iterate(*fresh(X, y, w0), alpha, k).numpy() - w_star)) for k in (50, 100)]
     assert distances[1] > distances[0] > 0, f"alpha above the limit should diverge, distances {distances}"
+
+
+def assert_left_alone(arguments: dict, copies: dict, call: str) -> None:
+    """The caller's tensors keep their values (and gain no autograd state) across ``call``."""
+    __tracebackhide__ = True
+    for name, value in arguments.items():
+        assert not value.requires_grad and value.grad is None, \
+            (f"got {name}.requires_grad={value.requires_grad} and {name}.grad "
+             f"{'set' if value.grad is not None else 'None'} after {call}, but should be False and None")
+        assert_close(value, copies[name], f"the caller's {name} after {call}: it was changed in place; "
+                     f"compute on a copy ({name}.clone()), never on the caller's tensor", tol=Tolerance(0, 0))
+
+
+UNTOUCHED_CASES = [((5, 2, None), 0), ((3, 5, None), 1), ((10, 6, 3), 2)]   # (shape, seed)
+
+
+@exercise("dl-a1.q5b")
+@pytest.mark.robustness
+@pytest.mark.parametrize("shape, seed_", UNTOUCHED_CASES, ids=str)
+def test_first_iterates_leave_the_callers_w0_alone(impl, shape, seed_):
+    """The caller's X, y and w0 keep their values. Steps taken in place on the caller's w0 (``w = w0``
+    is no copy, ``w -= ...`` writes through it) leave the caller holding w2 where its initialization
+    was, so the next call "from w0" starts elsewhere. The sheet's claim, w1 and w2 in terms of alpha,
+    w0, X and y, is about the returned iterates, which stay right: robustness, no points (in isolated
+    grading the spec's w0 is never overwritten, so a points test could not even see the change; the
+    points tests hand every call its own copies)."""
+    X, y, w0 = random_problem(np.random.default_rng(seed_), *shape)
+    alpha = 0.5 * 2 / np.linalg.eigvalsh(X.numpy().T @ X.numpy()).max()
+    arguments = {"X": X, "y": y, "w0": w0}
+    copies = {name: value.clone() for name, value in arguments.items()}
+    impl.gd_first_iterates(X, y, w0, alpha)
+    assert_left_alone(arguments, copies, f"gd_first_iterates(X, y, w0, alpha), X {shape}")
+
+
+@exercise("dl-a1.q5c")
+@pytest.mark.robustness
+@pytest.mark.parametrize("shape, seed_, k", [(*case, k) for case, k in zip(UNTOUCHED_CASES, (1, 5, 2), strict=True)],
+                         ids=str)
+def test_iterate_leaves_the_callers_w0_alone(impl, shape, seed_, k):
+    """As for (b): gd_iterate(X, y, w0, alpha, k) leaves the caller's X, y and w0 as they were, so
+    that w0 stays the initialization the next call starts from (robustness, no points)."""
+    X, y, w0 = random_problem(np.random.default_rng(seed_), *shape)
+    alpha = 0.5 * 2 / np.linalg.eigvalsh(X.numpy().T @ X.numpy()).max()
+    arguments = {"X": X, "y": y, "w0": w0}
+    copies = {name: value.clone() for name, value in arguments.items()}
+    impl.gd_iterate(X, y, w0, alpha, k)
+    assert_left_alone(arguments, copies, f"gd_iterate(X, y, w0, alpha, {k}), X {shape}")
 
 
 # ----------------------------------------------------------------------------- ps09 part 2
@@ -836,3 +920,70 @@ def test_boston_csv_loads_and_trains(impl, tmp_path):
     assert run.test_mse[-1] < 1.0, f"test MSE below the variance of the standardised target: {run.test_mse}"
 
 
+# dl-a1 1(d), standardising: the spec cannot know a solution's split (the sheet fixes none), so on a
+# table of 10 to 12 rows it tries every split of them into training and test rows. Per split, the
+# statistics of its training rows and those of the whole table differ by the test rows' share (a fifth
+# of the rows, or about), far beyond float32 rounding.
+def split_masks(n: int) -> np.ndarray:
+    """Every split of n rows into at least 2 training rows and at least 1 test row: boolean masks of
+    the training rows, one per row of the result."""
+    codes = np.arange(1, 2**n - 1)
+    masks = ((codes[:, None] >> np.arange(n)) & 1).astype(bool)
+    return masks[masks.sum(1) >= 2]
+
+
+def masked_moments(values: np.ndarray, masks: np.ndarray, ddof: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of ``values`` (n x d) over each mask's rows: two S x d arrays."""
+    weights = masks.astype(np.float64)[:, :, None]
+    count = weights.sum(1)
+    mean = (weights * values[None]).sum(1) / count
+    var = (weights * (values[None] - mean[:, None]) ** 2).sum(1) / (count - ddof)
+    return mean, np.sqrt(var)
+
+
+def housing_mse_per_split(x, y, params, masks) -> dict[tuple, tuple[np.ndarray, np.ndarray]]:
+    """For each way to standardise (features' and target's statistics from the training rows or from
+    the whole table, with ddof 0 or 1): the train and test MSE of the net ``params`` on the
+    standardised targets, per split. The spec's own computation, in float64."""
+    W1, b1, w2, b2 = (np.asarray(params[k], dtype=np.float64) for k in PARAMS)
+    everything = np.ones((1, len(y)), dtype=bool)
+    train = masks.astype(np.float64)
+    result = {}
+    for x_from, y_from, x_ddof, y_ddof in itertools.product(("train", "whole"), ("train", "whole"), (0, 1), (0, 1)):
+        mx, sx = masked_moments(x, masks if x_from == "train" else everything, x_ddof)
+        my, sy = masked_moments(y[:, None], masks if y_from == "train" else everything, y_ddof)
+        z = (x[None] - mx[:, None]) / sx[:, None]
+        t = (y[None] - my) / sy
+        squared = (np.tanh(z @ W1.T + b1) @ w2 + b2 - t) ** 2
+        result[(x_from, y_from, x_ddof, y_ddof)] = ((squared * train).sum(1) / train.sum(1),
+                                                     (squared * (1 - train)).sum(1) / (1 - train).sum(1))
+    return result
+
+
+HOUSING_TABLES = [(10, 3, 20, 0), (11, 2, 6, 1), (12, 4, 8, 2)]   # (rows, features, hidden, seed)
+
+
+@exercise("dl-a1.q1d")
+@pytest.mark.parametrize("n, d, hidden, seed_", HOUSING_TABLES, ids=str)
+def test_housing_standardises_with_the_training_split_only(impl, n, d, hidden, seed_):
+    """Features and target are standardised with the training split's mean and std: the reported
+    train and test MSE after the last epoch are those of the returned net on some split of the rows
+    standardised that way (the spec tries every split). Statistics of the whole table, test rows
+    included, leak the test rows into the training and give other numbers."""
+    rng = np.random.default_rng(seed_)
+    x = rng.lognormal(1.0, 0.8, size=(n, d)) * rng.uniform(1, 50, size=d)   # skewed, far from mean 0
+    y = np.tanh(x / x.mean(0) - 1) @ rng.normal(size=d) * 10 + 30 + rng.normal(size=n)
+    call = f"train_housing(x, y, hidden={hidden}, epochs=3, seed={seed_}) on {n} rows of {d} features"
+    run = impl.train_housing(x.copy(), y.copy(), hidden=hidden, epochs=3, seed=seed_)
+    got = (float(run.train_mse[-1]), float(run.test_mse[-1]))
+    close = lambda mse, value: np.isclose(mse, value, rtol=1e-4, atol=1e-7)   # float32 training, float64 here
+    matches = {how for how, (train, test) in housing_mse_per_split(x, y, run.params, split_masks(n)).items()
+               if (close(train, got[0]) & close(test, got[1])).any()}
+    honest = {how for how in matches if how[:2] == ("train", "train")}
+    if honest and matches - honest:
+        raise SpecDefect(f"[{call}] standardising with the training rows and with the whole table give the "
+                         "same MSE: the table does not tell them apart")
+    leaked = "; statistics of the whole table (test rows included) give them" if matches else ""
+    assert honest, (f"got train and test MSE {got} after the last epoch, but no split of the {n} rows standardised "
+                    f"(features and target) with its training rows' mean and std gives them with the returned "
+                    f"params{leaked}. Standardise with the training split's statistics only [{call}]")

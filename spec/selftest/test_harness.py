@@ -18,12 +18,16 @@ class WrongCase:
 
     ``selection`` is the part it runs on in the slow tier (every exercise of it); ``quick`` (the IDs
     it breaks and a cheap neighbour, by default those it breaks) and ``keyword`` (a ``-k`` expression
-    that leaves out long trainings) are its run in the default one."""
+    that leaves out long trainings) are its run in the default one. ``fragile``: the exercises whose
+    robustness checks (no points) it must fail while earning their points, for a mistake the sheet
+    does not ask about (the caller's input changed, a return value the interface promises); every
+    other selected exercise it does not fail must pass its robustness checks."""
 
     def __init__(self, target: str, selection: str, failing: set[str], quick: tuple[str, ...] = (),
-                 keyword: str | None = None):
-        self.target, self.selection, self.failing = target, selection, failing
-        self.quick = tuple(sorted(set(quick) | failing))
+                 keyword: str | None = None, fragile: set[str] = frozenset()):
+        self.target, self.selection, self.failing, self.fragile = target, selection, failing, set(fragile)
+        assert not failing & self.fragile, "an exercise it fails loses its points: name it in failing only"
+        self.quick = tuple(sorted(set(quick) | failing | self.fragile))
         self.keyword = keyword
 
     def __repr__(self):
@@ -43,13 +47,19 @@ WRONG = [
     WrongCase("logcosh_sign.py", "dl-a1.q1", {"dl-a1.q1a"}, ("dl-a1.q1b",)),
     WrongCase("logcosh_naive.py", "dl-a1.q1", {"dl-a1.q1b"}, ("dl-a1.q1a",)),
     WrongCase("fd_by_autograd.py", "dl-a1.q1", {"dl-a1.q1c"}, ("dl-a1.q1a",), keyword="not error_order"),
+    # steps and schemes ignored: the fitted error orders catch it too, the quick run leaves them out
+    WrongCase("fd_ignores_h_and_scheme.py", "dl-a1.q1", {"dl-a1.q1c"}, keyword="not error_order"),
+    WrongCase("fd_net_gradients_drop_h.py", "dl-a1.q1", {"dl-a1.q1c"}, keyword="not error_order"),
     WrongCase("housing_fixed_input_size.py", "dl-a1.q1", {"dl-a1.q1d"}, keyword="boston"),
+    WrongCase("housing_whole_data_statistics.py", "dl-a1.q1", {"dl-a1.q1d"}, keyword="training_split_only"),
     # the forward and hand reverse modes are compared with the autograd Jacobian: (c) fails with it
     WrongCase("autograd_jacobian_of_the_sum.py", "dl-a1.q2", {"dl-a1.q2b", "dl-a1.q2c"}, ("dl-a1.q2e",)),
     WrongCase("jac_transposed.py", "dl-a1.q2", {"dl-a1.q2c"}, ("dl-a1.q2b",)),
     # its FLOPs are reverse mode's, so the op-count claim on "forward mode" fails too
     WrongCase("jac_forward_by_jacrev.py", "dl-a1.q2", {"dl-a1.q2c", "dl-a1.q2e"}),
     WrongCase("timing_ratio_to_autograd.py", "dl-a1.q2", {"dl-a1.q2d"}, ("dl-a1.q2e",)),
+    # the caller's x left requiring grad, with a .grad: a robustness check, no points lost
+    WrongCase("jacobian_autograd_marks_x.py", "dl-a1.q2", set(), fragile={"dl-a1.q2b"}),
     WrongCase("op_count_off_by_one.py", "dl-a1.q2", {"dl-a1.q2e"}, ("dl-a1.q2d",)),
     WrongCase("relu_slope_one_at_zero.py", "a7", {"a7.activation-eq4"}, ("a7.sigmoid-factor",)),
     WrongCase("backprop_without_slope.py", "a7", {"a7.backprop-eqs"}, ("a7.sigmoid-factor",)),
@@ -75,9 +85,14 @@ WRONG = [
     WrongCase("train_accumulates.py", "ex08.linreg", {"ex08.linreg-tensors", "ex08.linreg-nn"},
               ("ex08.linreg-module",)),
     WrongCase("linreg_module_plain_bias.py", "ex08.linreg", {"ex08.linreg-module"}, ("ex08.linreg-tensors",)),
+    # the sheet asks train for no return value: the interface's list of losses is a robustness check
+    WrongCase("train_loss_after_step.py", "ex08.linreg", set(), fragile={"ex08.linreg-tensors"},
+              keyword="not least_squares"),
     WrongCase("lsq_gradient_mean.py", "dl-a1.q5", {"dl-a1.q5a"}, ("dl-a1.q5b",)),
     WrongCase("gd_second_step_stale_gradient.py", "dl-a1.q5", {"dl-a1.q5b"}, ("dl-a1.q5a",)),
     WrongCase("gd_iterate_off_by_one.py", "dl-a1.q5", {"dl-a1.q5c"}, ("dl-a1.q5b",)),
+    # steps taken in place on the caller's w0: the iterates are right, a robustness check fails
+    WrongCase("gd_overwrites_w0.py", "dl-a1.q5", set(), ("dl-a1.q5a",), fragile={"dl-a1.q5b", "dl-a1.q5c"}),
     WrongCase("sgd_ignores_seed.py", "ps09.2", {"ps09.2-1"}, ("ps09.2-2",)),
     WrongCase("sgd_drop_last.py", "ps09.2", {"ps09.2-1", "ps09.2-2", "ps09.2-5"}, ("ps09.2-3",)),
     WrongCase("val_mse_on_train.py", "ps09.2", {"ps09.2-3"}, ("ps09.2-4",)),
@@ -88,6 +103,7 @@ WRONG = [
     WrongCase("xavier_wrong_bound.py", "dl-a1.q4", {"dl-a1.q4b", "dl-a1.q4c"}, ("dl-a1.q4a",)),
     WrongCase("layer_stats_pre_activation.py", "dl-a1.q4", {"dl-a1.q4c"}, keyword="independent_pass"),
     WrongCase("init_study_ignores_seed.py", "dl-a1.q4", {"dl-a1.q4d"}, keyword="each_seed"),
+    WrongCase("init_test_accuracy_on_train.py", "dl-a1.q4", {"dl-a1.q4d"}, keyword="measured_on_the_test_split"),
     WrongCase("discussion_first_epoch.py", "dl-a1.q4", {"dl-a1.q4e"}, keyword="own_final"),
     WrongCase("bound_without_x1.py", "ex08.vanishing", {"ex08.vanishing-bound"}, ("a7.sigmoid-factor",)),
     WrongCase("mlp_tanh.py", "ex08.mlp", {"ex08.mlp"}, keyword="linear_nonlinearity"),
@@ -104,6 +120,12 @@ def _check(case: WrongCase, report: dict | None, process, selected: set[str]) ->
     problems = []
     if got != expected:
         problems.append(f"{case}: got {got}, but should be {expected}\n{process.stdout[-4000:]}")
+    # where it loses the points, a wrong solution may fail robustness checks too
+    fragile = {row["id"] for sheet in report["sheets"].values() for row in sheet["exercises"]
+               if row["id"] in selected - case.failing and row["robustness"].get("failed")}
+    if fragile != case.fragile:
+        problems.append(f"{case}: robustness checks failed in {sorted(fragile)}, but should fail in "
+                        f"{sorted(case.fragile)}\n{process.stdout[-4000:]}")
     if process.returncode != 1:
         problems.append(f"{case}: exit code {process.returncode}, but should be 1 (tests failed)")
     if str(IMPLS / case.target) not in process.stdout:
@@ -156,7 +178,8 @@ def test_corpus_has_three_wrong_solutions_per_sheet():
 
     per_sheet = Counter(sheet for case in WRONG for sheet in {e.split(".")[0] for e in case.failing})
     assert all(per_sheet[sheet] >= 3 for sheet in load().sheets), f"wrong solutions per sheet: {dict(per_sheet)}"
-    assert all(case.failing for case in WRONG), "every corpus entry names the exercises it must fail"
+    assert all(case.failing or case.fragile for case in WRONG), \
+        "every corpus entry names the exercises (or the robustness checks) it must fail"
 
 
 def test_missing_names_are_reported_by_name():

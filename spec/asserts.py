@@ -128,10 +128,14 @@ def _refuse_vacuous(g: np.ndarray, e: np.ndarray, tol: Tolerance, what: str) -> 
             "would pass; compare at the expected value's own scale (assert_close(..., scale=...))")
 
 
-def assert_equal(got, expected, what: str) -> None:
+def assert_equal(got, expected, what: str, *, slips: dict | None = None) -> None:
+    """``got == expected``; a failure names the one slip of ``slips`` ({the mistake: the value it
+    gives}) that ``got`` equals, if exactly one does."""
     __tracebackhide__ = True
     if got != expected:
-        raise AssertionError(f"got {got!r}, but should be {expected!r} [{what}]")
+        fitting = [says for says, value in (slips or {}).items() if value != expected and got == value]
+        hint = f". Looks like {fitting[0]}" if len(fitting) == 1 else ""
+        raise AssertionError(f"got {got!r}, but should be {expected!r} [{what}]{hint}")
 
 
 def assert_tensor(value, what: str, *, shape=None, floating: bool = True) -> None:
@@ -140,7 +144,10 @@ def assert_tensor(value, what: str, *, shape=None, floating: bool = True) -> Non
     if not isinstance(value, torch.Tensor):
         raise AssertionError(f"got {type(value).__name__}, but should be a torch.Tensor [{what}]")
     if shape is not None and tuple(value.shape) != tuple(shape):
-        raise AssertionError(f"got shape {tuple(value.shape)}, but should be {tuple(shape)} [{what}]")
+        shape = tuple(shape)
+        swapped = len(shape) >= 2 and tuple(value.shape) == shape[:-2] + shape[:-3:-1]
+        hint = ". Looks like the transpose (the last two axes swapped: rows and columns exchanged?)" if swapped else ""
+        raise AssertionError(f"got shape {tuple(value.shape)}, but should be {shape} [{what}]{hint}")
     if floating and not value.is_floating_point():
         raise AssertionError(f"got dtype {value.dtype}, but should be floating point [{what}]")
 

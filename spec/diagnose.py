@@ -26,16 +26,18 @@ def _fits(got: np.ndarray, candidate: np.ndarray, expected: np.ndarray, tol: Tol
     """``candidate`` reproduces ``got`` and is itself told apart from ``expected``."""
     if candidate.shape != got.shape or not np.isfinite(candidate).all():
         return False
-    return bool(np.allclose(got, candidate, rtol=tol.rtol, atol=tol.atol)
-                and not np.allclose(expected, candidate, rtol=tol.rtol, atol=tol.atol))
+    differs = candidate.shape != expected.shape or not np.allclose(expected, candidate, rtol=tol.rtol, atol=tol.atol)
+    return bool(differs and np.allclose(got, candidate, rtol=tol.rtol, atol=tol.atol))
 
 
 def candidates(expected: np.ndarray, *, count: int | None = None) -> dict[str, np.ndarray]:
     """The generic slips' values for ``expected``; ``count``: the number of samples a mean runs over."""
     found = {"the sign flipped (a minus sign lost or added?)": -expected}
+    if expected.ndim == 1 and expected.size > 1:
+        found["the expected values in reverse order (listed from the other end?)"] = expected[::-1]
     if expected.ndim == 2:
         found["the transpose of the expected matrix (A where A.T is meant, or the other way round?)"] = expected.T
-    if expected.ndim == 3:
+    if expected.ndim >= 3:
         found["the expected value with its last two axes swapped (a transposed weight matrix?)"] = \
             np.swapaxes(expected, -1, -2)
     for factor, says in FACTORS.items():
@@ -52,7 +54,8 @@ def diagnose(got, expected, tol: Tolerance, *, slips: Mapping[str, object] | Non
              count: int | None = None) -> str | None:
     """The one known mistake that explains ``got``, as a phrase ("looks like ..."), or None."""
     got, expected = np.asarray(got, dtype=np.float64), np.asarray(expected, dtype=np.float64)
-    if got.shape != expected.shape and not (expected.ndim == 2 and got.shape == expected.T.shape):
+    swapped = expected.shape[:-2] + expected.shape[:-3:-1] if expected.ndim >= 2 else None
+    if got.shape != expected.shape and got.shape != swapped:
         return None
     if not np.isfinite(got).all() or not np.isfinite(expected).all():
         return None

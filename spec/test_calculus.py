@@ -159,6 +159,13 @@ def test_sigmoid_derivative_is_sigma_one_minus_sigma_symbolically():
     assert sp.simplify(difference) == 0, f"sympy: sigma' - sigma(1 - sigma) = {sp.simplify(difference)}"
 
 
+def slips_12(sigma) -> dict:
+    """The formula slips of sigma' the sheet's exercise invites, as values at the test's points."""
+    sigma = np.asarray(sigma, dtype=np.float64)
+    return {"sigma (1 + sigma) where sigma (1 - sigma) is meant": sigma * (1 + sigma),
+            "sigma itself, not its derivative": sigma}
+
+
 @exercise("ps09.1-2")
 def test_default_grid_is_arange_minus5_to_5(impl):
     grid, values, slopes = by_backward(impl.sigmoid_and_derivative)()
@@ -166,7 +173,8 @@ def test_default_grid_is_arange_minus5_to_5(impl):
     assert_close(grid, np.arange(-5, 5), "x should be torch.arange(-5, 5)")
     expected_values, expected_slopes = sigma_and_slope(grid.detach().numpy())
     assert_close(values, expected_values, "sigmoid on arange(-5, 5)", dtype=grid.dtype)
-    assert_close(slopes, expected_slopes, "sigmoid' on arange(-5, 5) == s(1-s)", dtype=grid.dtype)
+    assert_close(slopes, expected_slopes, "sigmoid' on arange(-5, 5) == s(1-s)", dtype=grid.dtype,
+                 slips=slips_12(expected_values))
 
 
 GRIDS = {
@@ -189,7 +197,7 @@ def test_sigmoid_and_derivative_on_grids(impl, make_grid, dtype, rng):
     expected_values, expected_slopes = sigma_and_slope(torch.as_tensor(at, dtype=dtype).double())
     assert_close(values, expected_values, "sigmoid(x)", dtype=dtype, scale="expected")
     assert_close(slopes, expected_slopes, "sigmoid'(x) == s(1-s)", dtype=dtype,
-                 scale=slope_scale(torch.as_tensor(at, dtype=dtype).double(), dtype))
+                 scale=slope_scale(torch.as_tensor(at, dtype=dtype).double(), dtype), slips=slips_12(expected_values))
 
 
 @exercise("ps09.1-2")
@@ -199,7 +207,8 @@ def test_sigmoid_derivative_property(impl, values):
     _, got_values, got_slopes = by_backward(impl.sigmoid_and_derivative)(torch.as_tensor(at))
     expected_values, expected_slopes = sigma_and_slope(at)
     assert_close(got_values, expected_values, "sigmoid(x)", scale="expected")
-    assert_close(got_slopes, expected_slopes, "sigmoid'(x) == s(1-s)", scale=slope_scale(at))
+    assert_close(got_slopes, expected_slopes, "sigmoid'(x) == s(1-s)", scale=slope_scale(at),
+                 slips=slips_12(expected_values))
 
 
 @exercise("ps09.1-2")
@@ -352,6 +361,17 @@ def scales_15(at, value=None) -> dict:
             "sigma''": {"scale": slope_scale(at, dtype)}}
 
 
+def slips_15(at) -> dict:
+    """ps09 1.5's pitfalls, per answer: x.grad handed out without a copy (zeroed, then refilled by the
+    second pass) and x.grad not zeroed between the two passes (the gradients accumulate)."""
+    _, first, second = expected_15(at)
+    return {"sigma": {},
+            "sigma'": {"sigma'' where sigma' is asked (x.grad handed out without .clone(), then zeroed and "
+                       "refilled by the second backward pass?)": second},
+            "sigma''": {"sigma' + sigma'' (x.grad not zeroed between the two backward passes, so the "
+                        "gradients accumulated?)": np.asarray(first) + np.asarray(second)}}
+
+
 S15_POINTS = points(SHEET_X_15, np.linspace(-8, 8, 33), [-15.0, 15.0])   # float32 resolves sigma' here
 
 
@@ -362,7 +382,8 @@ def test_sigmoid_first_and_second_derivative(impl, point):
     assert len(got) == 3, f"got {len(got)} values, but should be 3 (sigma, sigma', sigma'')"
     for value, expected, what in zip(got, expected_15(point), ("sigma", "sigma'", "sigma''"), strict=True):
         assert_tensor(value, f"{what}({point:g})", shape=())
-        assert_close(value, expected, f"{what}({point:g})", **scales_15(point, value)[what])
+        assert_close(value, expected, f"{what}({point:g})", **scales_15(point, value)[what],
+                     slips=slips_15(point)[what])
 
 
 @exercise("ps09.1-5")
@@ -380,7 +401,7 @@ def test_sigmoid_derivatives_property(impl, point):
             assert abs(float(value)) <= 2 * scale["scale"], \
                 f"sigma''({point!r}) = {float(value)!r}, but should be within {scale['scale']:.3g} of 0"
             continue
-        assert_close(value, expected, f"{what}({point!r})", **scale)
+        assert_close(value, expected, f"{what}({point!r})", **scale, slips=slips_15(point)[what])
 
 
 @exercise("ps09.1-5")
@@ -406,7 +427,7 @@ def test_sheet_answers_15(impl):
 def test_without_arguments_it_answers_the_sheets_question_15(impl):
     for value, expected, what in zip(by_backward(impl.sigmoid_derivatives)(), expected_15(SHEET_X_15),
                                      ("sigma", "sigma'", "sigma''"), strict=True):
-        assert_close(value, expected, f"{what} at the default x = 0.173")
+        assert_close(value, expected, f"{what} at the default x = 0.173", slips=slips_15(SHEET_X_15)[what])
 
 
 @exercise("ps09.1-5")

@@ -48,7 +48,9 @@ def test_conv2d_equals_torch_with_the_kernel_flipped(impl, size, mode, stride, r
     got = impl.conv2d(image, kernel, mode=mode, stride=stride)
     expected = torch_reference(image, kernel, mode, stride)
     assert_tensor(got, f"conv2d {mode}", shape=expected.shape)
-    assert_close(got, expected, f"conv2d vs F.conv2d(flipped kernel), {mode}, stride {stride}, {size}")
+    assert_close(got, expected, f"conv2d vs F.conv2d(flipped kernel), {mode}, stride {stride}, {size}",
+                 slips={"the kernel not flipped (a cross-correlation, which F.conv2d computes; the convolution "
+                        "flips the kernel)": torch_reference(image, kernel.flip(0, 1), mode, stride)})
 
 
 @exercise("a7.conv2d")
@@ -169,8 +171,10 @@ def test_parameter_count_formula(impl, channels):
                  f"parameters of SmallCNN({channels}): (k*k*c_in + 1)*c_out summed")
     convs_spec = [(c.kernel_size[0], c.in_channels, c.out_channels) for c in convs]
     linears_spec = [(lin.in_features, lin.out_features) for lin in linears]
+    without_biases = sum(k * k * a * b for k, a, b in convs_spec) + sum(a * b for a, b in linears_spec)
     assert_equal(impl.cnn_parameter_count(convs_spec, linears_spec), expected,
-                 f"cnn_parameter_count({convs_spec}, {linears_spec})")
+                 f"cnn_parameter_count({convs_spec}, {linears_spec})",
+                 slips={"the count without the biases (+1 per output channel and unit missing)": without_biases})
 
 
 @exercise("a7.cnn")

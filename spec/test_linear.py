@@ -37,13 +37,15 @@ PARAMS = ("W1", "b1", "w2", "b2")
 F32_PATH = Tolerance(rtol=2e-4, atol=2e-5)   # a float32 trajectory against the float64 closed form
 
 
-def gd_reference(x, y, w0, b0, lr, steps):
-    """Closed-form gradient of the mean squared error of y = w x + b, iterated in float64."""
+def gd_reference(x, y, w0, b0, lr, steps, *, accumulate: bool = False):
+    """Closed-form gradient of the mean squared error of y = w x + b, iterated in float64.
+    ``accumulate``: the slip of gradients never cleared (each step takes the sum of all so far)."""
     x, y = np.asarray(x, dtype=np.float64).ravel(), np.asarray(y, dtype=np.float64).ravel()
-    w, b, path = w0, b0, []
+    w, b, path, gw, gb = w0, b0, [], 0.0, 0.0
     for _ in range(steps):
         r = w * x + b - y
-        w, b = w - lr * 2 * np.mean(r * x), b - lr * 2 * np.mean(r)
+        gw, gb = (gw if accumulate else 0.0) + 2 * np.mean(r * x), (gb if accumulate else 0.0) + 2 * np.mean(r)
+        w, b = w - lr * gw, b - lr * gb
         path.append((w, b))
     return path
 
@@ -189,8 +191,10 @@ def test_train_follows_the_closed_form_gradient_descent(impl, epochs, lr, which)
     got, x, y = run_train(impl, "MyLinearRegression", "mselossfunc", which, 0.5, -0.25, lr, epochs,
                           "MyLinearRegression()")
     expected = gd_reference(x, y, 0.5, -0.25, lr, epochs)[-1]
-    hint = "; gradients that are not cleared before each step add up" if epochs > 1 else ""
-    assert_close(got, expected, f"(w, b) after {epochs} epochs of SGD, lr={lr} [{which}]{hint}", tol=F32_PATH)
+    accumulated = gd_reference(x, y, 0.5, -0.25, lr, epochs, accumulate=True)[-1]
+    assert_close(got, expected, f"(w, b) after {epochs} epochs of SGD, lr={lr} [{which}]", tol=F32_PATH,
+                 slips={"gradients accumulated across the steps (optimizer.zero_grad() missing before "
+                        "backward?)": accumulated})
 
 
 @exercise("ex08.linreg-tensors")
@@ -335,7 +339,7 @@ def test_sympy_gradient_of_the_squared_loss(impl):
         substitution = {**dict(zip(X, Xv.numpy().ravel(), strict=True)), **dict(zip(y, yv.numpy(), strict=True)),
                         **dict(zip(w, wv.numpy(), strict=True))}
         expected = np.array(gradient.subs(substitution), dtype=np.float64).ravel()
-        assert_close(impl.lsq_gradient(Xv, wv, yv), expected, "gradient vs sympy")
+        assert_close(impl.lsq_gradient(Xv, wv, yv), expected, "gradient vs sympy", count=n)
 
 
 @exercise("dl-a1.q5a")
@@ -345,7 +349,7 @@ def test_gradient_equals_autograd_and_minimiser_equals_lstsq(impl, shape, seed_)
     X, y, w = random_problem(np.random.default_rng(seed_), *shape)
     wg = w.clone().requires_grad_(True)
     (expected,) = torch.autograd.grad(0.5 * ((X @ wg - y) ** 2).sum(), wg)
-    assert_close(impl.lsq_gradient(X, w, y), expected, f"gradient, X {shape}")
+    assert_close(impl.lsq_gradient(X, w, y), expected, f"gradient, X {shape}", count=shape[0])
     minimiser = impl.lsq_minimiser(X, y)
     lstsq = np.linalg.lstsq(X.numpy(), y.numpy(), rcond=None)[0]   # the minimum-norm solution
     assert_close(minimiser, lstsq, f"minimiser vs numpy lstsq (minimum norm), X {shape}", tol=Tolerance(1e-8, 1e-8))
@@ -372,6 +376,15 @@ def gd_steps(X, y, w0, alpha, k):
     return path
 
 
+STALE_W2 = "w2 stepped with the gradient at w0 again (2 w1 - w0), not the gradient at w1"
+
+
+def off_by_one(path, k) -> dict:
+    """The iterates next to w_k, for naming an index or a power off by one."""
+    return {f"w_{j} (the iterate one step {'late' if j > k else 'early'}: the power of A off by one?)": path[j]
+            for j in (k - 1, k + 1) if 0 <= j < len(path)}
+
+
 @exercise("dl-a1.q5b")
 def test_first_iterates_equal_sympy(impl):
     n, d = 3, 2
@@ -386,7 +399,9 @@ def test_first_iterates_equal_sympy(impl):
                         **dict(zip(w0, wv.numpy(), strict=True)), alpha: a}
         got1, got2 = impl.gd_first_iterates(Xv, yv, wv, a)
         assert_close(got1, np.array(w1.subs(substitution), dtype=np.float64).ravel(), f"w1, alpha={a}")
-        assert_close(got2, np.array(w2.subs(substitution), dtype=np.float64).ravel(), f"w2, alpha={a}")
+        exact1 = np.array(w1.subs(substitution), dtype=np.float64).ravel()
+        assert_close(got2, np.array(w2.subs(substitution), dtype=np.float64).ravel(), f"w2, alpha={a}",
+                     slips={STALE_W2: 2 * exact1 - wv.numpy()})
 
 
 @exercise("dl-a1.q5b")
@@ -397,7 +412,7 @@ def test_first_iterates_equal_two_gd_steps(impl, shape):
     path = gd_steps(X, y, w0, alpha, 2)
     got1, got2 = impl.gd_first_iterates(X, y, w0, alpha)
     assert_close(got1, path[1], f"w1, X {shape}", tol=Tolerance(1e-9, 1e-9))
-    assert_close(got2, path[2], f"w2, X {shape}", tol=Tolerance(1e-9, 1e-9))
+    assert_close(got2, path[2], f"w2, X {shape}", tol=Tolerance(1e-9, 1e-9), slips={STALE_W2: 2 * path[1] - path[0]})
 
 
 def exact_problem(rng, n, d):
@@ -441,7 +456,8 @@ def test_first_iterates_equal_the_sympy_closed_form(impl, n, d):
     Xf, yf, w0f, alpha, exact, magnitude = sympy_iterates(n, d)
     got1, got2 = impl.gd_first_iterates(Xf, yf, w0f, alpha)
     assert_close(got1, exact[1], f"w1 vs sympy, X {n}x{d}", tol=Tolerance(1e-9, 1e-12), scale=magnitude)
-    assert_close(got2, exact[2], f"w2 vs sympy, X {n}x{d}", tol=Tolerance(1e-9, 1e-12), scale=magnitude)
+    assert_close(got2, exact[2], f"w2 vs sympy, X {n}x{d}", tol=Tolerance(1e-9, 1e-12), scale=magnitude,
+                 slips={STALE_W2: 2 * exact[1] - exact[0]})
 
 
 @exercise("dl-a1.q5c")
@@ -450,7 +466,7 @@ def test_iterate_equals_the_sympy_closed_form(impl, n, d):
     Xf, yf, w0f, alpha, exact, magnitude = sympy_iterates(n, d)
     for k in (0, 1, 3, 7):
         assert_close(impl.gd_iterate(*fresh(Xf, yf, w0f), alpha, k), exact[k], f"w_{k} vs sympy, X {n}x{d}",
-                     tol=Tolerance(1e-9, 1e-12), scale=magnitude)
+                     tol=Tolerance(1e-9, 1e-12), scale=magnitude, slips=off_by_one(exact, k))
 
 
 @exercise("dl-a1.q5c")
@@ -464,7 +480,7 @@ def test_closed_form_iterate_equals_k_steps(impl, shape, fraction):
         expected = path[k]
         scale = max(1.0, float(np.abs(expected).max()))
         assert_close(impl.gd_iterate(*fresh(X, y, w0), alpha, k), expected, f"w_{k}, alpha = {fraction} x 2/lambda_max",
-                     tol=Tolerance(1e-8, 1e-8 * scale))
+                     tol=Tolerance(1e-8, 1e-8 * scale), slips=off_by_one(path, k))
 
 
 @exercise("dl-a1.q5c")
@@ -560,11 +576,12 @@ def test_iterate_leaves_the_callers_w0_alone(impl, shape, seed_, k):
 
 
 # ----------------------------------------------------------------------------- ps09 part 2
-def reference_sgd(x, y, *, lr, epochs, mu=0.0, seed=0, batch=32):
-    """A plain loop with torch.optim.SGD: each epoch the order torch.randperm(N, generator)."""
+def reference_sgd(x, y, *, lr, epochs, mu=0.0, seed=0, batch=32, dampening=0.0):
+    """A plain loop with torch.optim.SGD: each epoch the order torch.randperm(N, generator).
+    ``dampening``: torch's, for naming the slip of a dampened momentum (dampening = mu)."""
     g = torch.Generator().manual_seed(seed)
     p = torch.zeros(2, requires_grad=True)
-    opt = torch.optim.SGD([p], lr=lr, momentum=mu, dampening=0)
+    opt = torch.optim.SGD([p], lr=lr, momentum=mu, dampening=dampening)
     losses, snapshots = [], []
     for _ in range(epochs):
         order = torch.randperm(len(x), generator=g)
@@ -681,7 +698,8 @@ def test_per_epoch_mse_on_all_samples_and_argmin_epochs(impl, split_run):
     train = [float(((p[0] * x_tr + p[1] - y_tr) ** 2).mean()) for p in run.snapshots]
     val = [float(((p[0] * x_va + p[1] - y_va) ** 2).mean()) for p in run.snapshots]
     assert_close(run.train_mse, train, "train MSE over all training samples", dtype=torch.float32)
-    assert_close(run.val_mse, val, "validation MSE over all validation samples", dtype=torch.float32)
+    assert_close(run.val_mse, val, "validation MSE over all validation samples", dtype=torch.float32,
+                 slips={"the training split's MSE, not the validation split's": train})
     assert_equal(impl.best_epochs(run), (int(np.argmin(run.train_mse)), int(np.argmin(run.val_mse))), "argmin epochs")
 
 
@@ -729,7 +747,10 @@ def test_momentum_equals_torch_sgd(impl, mu, n):
     x, y = ps09_sample(impl, n)
     run = impl.sgd_linear(x, y, lr=1e-3, epochs=8, momentum=mu)
     params, losses, snapshots = reference_sgd(x, y, lr=1e-3, epochs=8, mu=mu)
-    assert_close(run.params, params, f"[slope, bias] after 8 epochs, mu={mu}", dtype=torch.float32)
+    dampened = reference_sgd(x, y, lr=1e-3, epochs=8, mu=mu, dampening=mu)[0]
+    assert_close(run.params, params, f"[slope, bias] after 8 epochs, mu={mu}", dtype=torch.float32,
+                 slips={"a dampened momentum, b_t = mu b_(t-1) + (1 - mu) g_t, where the sheet's is "
+                        "mu b_(t-1) + g_t": dampened})
     assert_close(torch.stack(run.snapshots), torch.stack(snapshots), f"per-epoch parameters, mu={mu}",
                  dtype=torch.float32)
     assert_close(run.batch_losses, losses, f"per-batch losses, mu={mu}", dtype=torch.float32)
@@ -817,9 +838,11 @@ def test_momentum_curves_follow_the_protocol(impl):
     mus = [-1.0, 0.5, 1.0]
     got = impl.momentum_curves(x, y, mus, epochs=10)
     expected = momentum_sgd_curves(x, y, mus, lr=1e-3, epochs=10)
+    dampened = momentum_sgd_curves(x, y, mus, lr=1e-3, epochs=10, dampened=True)
     for mu in mus:
         assert_close(got[mu], expected[mu], f"per-batch loss curve, mu={mu}", dtype=torch.float32,
-                     tol=Tolerance(1e-4, 1e-6))
+                     tol=Tolerance(1e-4, 1e-6), slips={"a dampened momentum, b_t = mu b_(t-1) + (1 - mu) g_t, "
+                                                       "where the sheet's is mu b_(t-1) + g_t": dampened[mu]})
 
 
 @exercise("ps09.2-5")
@@ -843,7 +866,10 @@ def test_logistic_regression_matches_sklearn(impl, C):
     x, y = datasets.breast_cancer_data()
     w, b = impl.fit_logistic_regression(x, y, C=C)
     reference = LogisticRegression(C=C, tol=1e-10, max_iter=100_000).fit(x.numpy(), y.numpy())
-    assert_close(w, reference.coef_[0], f"coefficients vs sklearn, C={C}", tol=Tolerance(0, 1e-3))
+    as_lambda = LogisticRegression(C=1 / C, tol=1e-10, max_iter=100_000).fit(x.numpy(), y.numpy())
+    assert_close(w, reference.coef_[0], f"coefficients vs sklearn, C={C}", tol=Tolerance(0, 1e-3),
+                 slips={"C taken as the penalty's weight (loss + C ||w||^2 / 2), where scikit-learn's C weighs the "
+                        "data term (C loss + ||w||^2 / 2)": as_lambda.coef_[0]})
     assert_close(b, reference.intercept_[0], f"intercept vs sklearn, C={C}", tol=Tolerance(0, 1e-3))
 
 

@@ -116,7 +116,8 @@ def test_gradient_never_exceeds_the_bound(impl, seed, d, depth, edge, bias_scale
     got_autograd = by_autograd(impl.grad_w11_autograd)(x, weights, biases, c)
     got_chain = by_hand(impl.grad_w11_chain)(x, weights, biases, c)
     limit = impl.vanishing_bound(depth, x)
-    assert_close(limit, bound(x, depth), f"bound(L={depth}, x) = |x_1|/4 (3/4)^(L-1)", scale="expected")
+    assert_close(limit, bound(x, depth), f"bound(L={depth}, x) = |x_1|/4 (3/4)^(L-1)", scale="expected",
+                 slips={"(3/4)^L without the factor |x_1| / 3": 0.75 ** depth})
     assert_close(got_autograd, expected, f"d f / d W11 by autograd, L={depth}", scale=scale)
     assert_close(got_chain, expected, f"d f / d W11 by the chain rule, L={depth}", scale=scale)
     for source, value in (("autograd", got_autograd), ("the chain rule", got_chain)):
@@ -279,6 +280,20 @@ def ref_mlp_grads(x, y, weights):
     return torch.autograd.grad(loss, ws)
 
 
+def mlp_grads_without_slope(x, y, weights):
+    """The slip of equations (1)-(2) without the sigma'(s) factor, for naming it."""
+    units = [x]
+    for w in weights:
+        units.append(torch.sigmoid(w @ units[-1]))
+    out = units[-1]
+    upstream = -y / out + (1 - y) / (1 - out)
+    grads = []
+    for w, h in zip(reversed(weights), reversed(units[:-1]), strict=True):
+        grads.append(torch.outer(upstream, h))
+        upstream = w.T @ upstream
+    return grads[::-1]
+
+
 def mlp_weights(rng, widths):
     return [torch.as_tensor(rng.normal(scale=1 / math.sqrt(a), size=(b, a))) for a, b in itertools.pairwise(widths)]
 
@@ -297,8 +312,10 @@ def test_recursion_equals_autograd(impl, widths, y, seed_):
     got = by_hand(impl.backprop_sigmoid_mlp)(x, y, weights)
     expected = ref_mlp_grads(x, float(y), weights)
     assert_equal(len(got), len(weights), "one gradient per weight matrix")
+    without_slope = mlp_grads_without_slope(x, float(y), weights)
     for k, (g, e) in enumerate(zip(got, expected, strict=True), start=1):
-        assert_close(g, e, f"dl/dW^({k}) by equations (1)-(3), widths {widths}, y={y}")
+        assert_close(g, e, f"dl/dW^({k}) by equations (1)-(3), widths {widths}, y={y}",
+                     slips={"the gradient without the sigma'(s) factor of equations (1) and (2)": without_slope[k - 1]})
 
 
 @exercise("a7.backprop-eqs")
@@ -332,7 +349,8 @@ def test_recursion_rejects_bad_input(impl):
 def test_relu_slope_is_torchs(impl, point):
     s = torch.tensor(point, dtype=torch.float64, requires_grad=True)
     (expected,) = torch.autograd.grad(torch.relu(s), s)
-    assert_close(impl.relu_slope(torch.tensor(point, dtype=torch.float64)), expected, f"ReLU'({point!r})")
+    assert_close(impl.relu_slope(torch.tensor(point, dtype=torch.float64)), expected, f"ReLU'({point!r})",
+                 slips={"ReLU'(0) = 1, where torch (and the sheet) take 0 at s = 0": 1.0} if point == 0 else {})
     assert_equal(float(expected), 1.0 if point > 0 else 0.0, f"torch's ReLU'({point!r})")
 
 
@@ -465,7 +483,11 @@ def test_sigmoid_gradients_fall_toward_the_input(impl, depth, spec_rates):
         summary = study(impl, depth, 32, "sigmoid", seed=seed_)
         assert_equal(len(summary), depth, "one mean |dl/dW| per hidden layer")
         ratios = summary[:-1] / summary[1:]
-        assert (ratios < 1).all(), f"mean |dl/dW| should fall toward the input, got layer ratios {ratios.round(3)}"
+        reversed_ = summary[::-1]
+        hint = ". Looks like the layers listed output side first (the sheet: input side first)" \
+            if (reversed_[:-1] / reversed_[1:] < 1).all() else ""
+        assert (ratios < 1).all(), \
+            f"mean |dl/dW| should fall toward the input, got layer ratios {ratios.round(3)}{hint}"
         rates.append(per_layer_rate(summary, skip_input=True))
     # sigma' <= 1/4 caps each layer's factor times |W|; the rate itself is judged against the
     # spec's run of the same protocol

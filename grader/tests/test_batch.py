@@ -391,3 +391,21 @@ def test_a_hostile_class_leaves_the_honest_student_her_points_and_the_reports_in
     # a rerun skips every student whose report is up to date (gus's deep .git ended it once)
     assert main([*options, "--class"]) == 0
     assert "0 graded now" in capsys.readouterr().out
+    remove_deep(folder / "gus" / ".git")   # pytest's own clean-up of tmp_path recurses, and would fail
+
+
+def remove_deep(path: Path) -> None:
+    """Remove a chain of nested folders without recursion, deepest first."""
+    os.chdir(path)
+    try:
+        while True:
+            inner = [e.name for e in os.scandir(".") if e.is_dir(follow_symlinks=False)]
+            if not inner:
+                break
+            os.chdir(inner[0])
+        while os.getcwd() != str(path.parent):
+            here = os.getcwd()
+            os.chdir("..")
+            shutil.rmtree(here)
+    finally:
+        os.chdir(ROOT)

@@ -110,6 +110,27 @@ WRONG = [
 ]
 assert WRONG and PS09_1
 
+#: the corpus members whose mistake is of a class the feedback can name (spec/diagnose.py and the slips
+#: the tests declare): what their first failure's "Looks like ..." must say ...
+NAMED = {
+    "jac_transposed.py": "the transpose", "ps09_trace_untransposed.py": "the transpose",
+    "logcosh_sign.py": "the sign flipped", "softmax_ce_sign.py": "the sign flipped",
+    "lsq_gradient_mean.py": "a mean over the", "train_accumulates.py": "gradients accumulated",
+    "gd_iterate_off_by_one.py": "one step late", "gd_second_step_stale_gradient.py": "gradient at w0 again",
+    "ps09_grad_reference.py": "without .clone()", "relu_slope_one_at_zero.py": "ReLU'(0) = 1",
+    "backprop_without_slope.py": "without the sigma'(s) factor", "bound_without_x1.py": "without the factor |x_1|",
+    "conv_correlation.py": "the kernel not flipped", "cnn_count_without_bias.py": "without the biases",
+    "op_count_off_by_one.py": "where there are L - 1", "xavier_wrong_bound.py": "sqrt(6 / n_in)",
+    "depth_study_output_first.py": "output side first", "momentum_dampened.py": "a dampened momentum",
+    "val_mse_on_train.py": "the training split's MSE", "logreg_c_as_lambda.py": "C taken as the penalty's weight",
+}
+#: ... and those of a nameable class that no hint names yet (rule breaks, numerical failures, structure,
+#: hostile and robustness-only members are of no such class: their messages name the rule or the check)
+NAMEABLE_UNNAMED = {"best_epoch_by_train_loss.py", "moons_test_accuracy_on_train.py", "moons_weight_norms.py",
+                    "layer_stats_pre_activation.py", "sgd_drop_last.py", "housing_whole_data_statistics.py",
+                    "tent_one_layer_off.py", "xnor_nor_without_bias.py", "soft_threshold_ignores_s.py",
+                    "autograd_jacobian_of_the_sum.py", "fd_ignores_h_and_scheme.py", "fd_net_gradients_drop_h.py"}
+
 
 def _check(case: WrongCase, report: dict | None, process, selected: set[str]) -> list[str]:
     """What is wrong with one run of a corpus member: [] when exactly its exercises failed."""
@@ -130,6 +151,10 @@ def _check(case: WrongCase, report: dict | None, process, selected: set[str]) ->
         problems.append(f"{case}: exit code {process.returncode}, but should be 1 (tests failed)")
     if str(IMPLS / case.target) not in process.stdout:
         problems.append(f"{case}: the report header does not name the implementation")
+    named = NAMED.get(case.target)
+    hints = [line for line in process.stdout.splitlines() if line.startswith("E ") and "Looks like" in line]
+    if named and not any(named in line.split("Looks like", 1)[1] for line in hints):
+        problems.append(f"{case}: its failure should name the mistake ('Looks like ...{named}...'), got {hints[:3]}")
     return problems
 
 
@@ -162,6 +187,15 @@ def test_wrong_implementation_fails_exactly_its_exercises(case):
     report, process = run_spec("--exercise", case.selection, paths=modules, impl=str(IMPLS / case.target))
     problems = _check(case, report, process, {e.id for e in chosen if not e.pending})
     assert not problems, "\n\n".join(problems)
+
+
+def test_at_least_half_of_the_nameable_mistakes_are_named():
+    """Of the corpus members whose mistake is of a nameable class, at least half get a failure that names
+    it (each such claim is checked on its own run above)."""
+    targets = {case.target for case in WRONG}
+    assert set(NAMED) <= targets and NAMEABLE_UNNAMED <= targets and not set(NAMED) & NAMEABLE_UNNAMED
+    share = len(NAMED) / (len(NAMED) + len(NAMEABLE_UNNAMED))
+    assert share >= 0.5, f"{len(NAMED)} of {len(NAMED) + len(NAMEABLE_UNNAMED)} nameable mistakes named"
 
 
 def test_every_catalogue_id_has_a_wrong_solution_in_the_default_run():

@@ -92,8 +92,8 @@ def assert_close(got, expected, what: str, *, dtype: torch.dtype = torch.float64
         got = got.detach()
     g, e = _to_numpy(got), _to_numpy(expected)
     if g.shape != e.shape:
-        raise AssertionError(f"got shape {g.shape}, but should be shape {e.shape} [{what}]"
-                             + _hint(g, e, tol, slips, count))
+        raise AssertionError(_hint(g, e, tol, slips, count) + f"got shape {g.shape}, but should be shape {e.shape} "
+                             f"[{what}]")
     if scale is not None:
         magnitude = float(np.max(np.abs(e), initial=0.0)) if scale == "expected" else float(scale)
         tol = Tolerance(tol.rtol, tol.atol * max(magnitude, np.finfo(np.float64).tiny))
@@ -103,20 +103,21 @@ def assert_close(got, expected, what: str, *, dtype: torch.dtype = torch.float64
     if not close.all():
         first = tuple(int(i) for i in np.argwhere(~close)[0]) if close.ndim else ()
         raise AssertionError(
+            _hint(g, e, tol, slips, count) +
             f"got {_short(g)}, but should be {_short(e)} [{what}]; "
             f"{int((~close).sum())} of {close.size} entries differ, first at index {first}: "
             f"{g[first]!r} vs {e[first]!r} (rtol={tol.rtol:g}, atol={tol.atol:g})"
-            + _hint(g, e, tol, slips, count)
         )
 
 
 def _hint(g: np.ndarray, e: np.ndarray, tol: Tolerance, slips, count) -> str:
-    """'; looks like ...' where one known mistake explains ``g``, else ''."""
+    """'Looks like ...: ' where one known mistake explains ``g`` (first, so that no cut of a long message
+    loses it), else ''."""
     from spec.diagnose import diagnose
 
     declared = {says: _to_numpy(value) for says, value in (slips or {}).items()}
     found = diagnose(g, e, tol, slips=declared, count=count)
-    return f". Looks like {found}" if found else ""
+    return f"Looks like {found}: " if found else ""
 
 
 def _refuse_vacuous(g: np.ndarray, e: np.ndarray, tol: Tolerance, what: str) -> None:
@@ -134,8 +135,8 @@ def assert_equal(got, expected, what: str, *, slips: dict | None = None) -> None
     __tracebackhide__ = True
     if got != expected:
         fitting = [says for says, value in (slips or {}).items() if value != expected and got == value]
-        hint = f". Looks like {fitting[0]}" if len(fitting) == 1 else ""
-        raise AssertionError(f"got {got!r}, but should be {expected!r} [{what}]{hint}")
+        hint = f"Looks like {fitting[0]}: " if len(fitting) == 1 else ""
+        raise AssertionError(f"{hint}got {got!r}, but should be {expected!r} [{what}]")
 
 
 def assert_tensor(value, what: str, *, shape=None, floating: bool = True) -> None:
@@ -144,10 +145,12 @@ def assert_tensor(value, what: str, *, shape=None, floating: bool = True) -> Non
     if not isinstance(value, torch.Tensor):
         raise AssertionError(f"got {type(value).__name__}, but should be a torch.Tensor [{what}]")
     if shape is not None and tuple(value.shape) != tuple(shape):
-        shape = tuple(shape)
-        swapped = len(shape) >= 2 and tuple(value.shape) == shape[:-2] + shape[:-3:-1]
-        hint = ". Looks like the transpose (the last two axes swapped: rows and columns exchanged?)" if swapped else ""
-        raise AssertionError(f"got shape {tuple(value.shape)}, but should be {shape} [{what}]{hint}")
+        shape, found = tuple(shape), tuple(value.shape)
+        hint = ("Looks like the transpose (the last two axes swapped: rows and columns exchanged?): "
+                if len(shape) >= 2 and found == shape[:-2] + shape[:-3:-1] and found != shape else
+                "Looks like a column squeezed to a vector (a size-1 axis lost: .squeeze(), .ravel() or indexing "
+                "with [:, 0]?): " if found and tuple(s for s in shape if s != 1) == found else "")
+        raise AssertionError(f"{hint}got shape {found}, but should be {shape} [{what}]")
     if floating and not value.is_floating_point():
         raise AssertionError(f"got dtype {value.dtype}, but should be floating point [{what}]")
 

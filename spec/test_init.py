@@ -104,10 +104,10 @@ def test_xavier_init_equals_torch_xavier_uniform(impl, seed_, depth):
     pairs = zip(net, reference, strict=True)
     for ours, theirs in pairs:
         n_out, n_in = ours.weight.shape
-        hint = ". Looks like the bound sqrt(6 / n_in), without n_out" if torch.allclose(
+        hint = "Looks like the bound sqrt(6 / n_in), without n_out: " if torch.allclose(
             ours.weight, theirs.weight * math.sqrt((n_in + n_out) / n_in), rtol=1e-5, atol=0) else ""
         assert torch.equal(ours.weight, theirs.weight), \
-            f"layer {tuple(ours.weight.shape)}: not torch's Xavier draw{hint}"
+            f"{hint}layer {tuple(ours.weight.shape)}: not torch's Xavier draw"
         assert ours.bias.abs().max().item() == 0.0, "biases must be zero"
 
 

@@ -484,10 +484,10 @@ def test_sigmoid_gradients_fall_toward_the_input(impl, depth, spec_rates):
         assert_equal(len(summary), depth, "one mean |dl/dW| per hidden layer")
         ratios = summary[:-1] / summary[1:]
         reversed_ = summary[::-1]
-        hint = ". Looks like the layers listed output side first (the sheet: input side first)" \
+        hint = "Looks like the layers listed output side first (the sheet: input side first): " \
             if (reversed_[:-1] / reversed_[1:] < 1).all() else ""
         assert (ratios < 1).all(), \
-            f"mean |dl/dW| should fall toward the input, got layer ratios {ratios.round(3)}{hint}"
+            f"{hint}mean |dl/dW| should fall toward the input, got layer ratios {ratios.round(3)}"
         rates.append(per_layer_rate(summary, skip_input=True))
     # sigma' <= 1/4 caps each layer's factor times |W|; the rate itself is judged against the
     # spec's run of the same protocol

@@ -149,24 +149,28 @@ class StudentCase(NamedTuple):
     alias: str | None = None
     message: str = ""         # a failure message the student must see
     slow: bool = False
+    named: str = ""           # the likely mistake its grade must name ("Looks like ..."); none for a correct one
 
 
 STUDENTS = [
     StudentCase("ex08", "ex08_solution"),
     StudentCase("ex08", "ex08_wrong_shape", frozenset({"ex08.linreg-tensors"}),
-                message="got shape (15,), but should be (15, 1)", slow=True),
+                message="got shape (15,), but should be (15, 1)", slow=True, named="a column squeezed to a vector"),
     StudentCase("ex08", "ex08_no_zero_grad", frozenset({"ex08.linreg-tensors", "ex08.linreg-nn"}),
-                message="not cleared", slow=True),
+                message="not cleared", slow=True, named="gradients accumulated"),
     StudentCase("ps09", "ps09_solution", alias="ps09_aliases.toml", slow=True),
-    StudentCase("ps09", "ps09_wrong_trace", frozenset({"ps09.1-4"}), alias="ps09_aliases.toml", slow=True),
+    StudentCase("ps09", "ps09_wrong_trace", frozenset({"ps09.1-4"}), alias="ps09_aliases.toml", slow=True,
+                named="the transpose"),
     StudentCase("moons", "moons_solution", slow=True),
     # the training step uses the broken backward pass: both exercises lose their point
     StudentCase("moons", "moons_wrong_backward", frozenset({"moons.manual-backward", "moons.manual-train"}),
-                message="by hand vs autograd", slow=True),
+                message="by hand vs autograd", slow=True, named="the ReLU's derivative left out"),
     StudentCase("a7", "a7_solution", slow=True),
-    StudentCase("a7", "a7_wrong_conv", frozenset({"a7.conv2d"}), message="conv2d vs F.conv2d", slow=True),
+    StudentCase("a7", "a7_wrong_conv", frozenset({"a7.conv2d"}), message="conv2d vs F.conv2d", slow=True,
+                named="the kernel not flipped"),
     StudentCase("dl-a1", "dl-a1_solution", slow=True),
-    StudentCase("dl-a1", "dl-a1_wrong_q1a", frozenset({"dl-a1.q1a"}), message="dJ/db2", slow=True),
+    StudentCase("dl-a1", "dl-a1_wrong_q1a", frozenset({"dl-a1.q1a"}), message="dJ/db2", slow=True,
+                named="the sign flipped"),
 ]
 
 
@@ -198,6 +202,9 @@ def test_student_notebook_written_from_the_sheet(tmp_path, case):
     messages = " ".join(f["message"] for info in data["sheets"].values() for row in info["exercises"]
                         for f in row["failures"])
     assert case.message in messages
+    # the likely mistake named in the grade a student reads, and never a hint on a correct notebook
+    hints = {line.split("Looks like", 1)[1][:120] for line in markdown.splitlines() if "Looks like" in line}
+    assert any(case.named in hint for hint in hints) if case.named else not hints, hints
 
 
 @pytest.mark.slow   # a whole grade (a judge and a worker): the default run keeps three of them

@@ -153,7 +153,7 @@ def _check(case: WrongCase, report: dict | None, process, selected: set[str]) ->
         problems.append(f"{case}: the report header does not name the implementation")
     named = NAMED.get(case.target)
     hints = [line for line in process.stdout.splitlines() if line.startswith("E ") and "Looks like" in line]
-    if named and not any(named in line.split("Looks like", 1)[1] for line in hints):
+    if named and not any(named in line.split("Looks like", 1)[1].split(": got")[0] for line in hints):
         problems.append(f"{case}: its failure should name the mistake ('Looks like ...{named}...'), got {hints[:3]}")
     return problems
 

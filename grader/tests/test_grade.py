@@ -157,7 +157,7 @@ STUDENTS = [
     StudentCase("ex08", "ex08_wrong_shape", frozenset({"ex08.linreg-tensors"}),
                 message="got shape (15,), but should be (15, 1)", slow=True, named="a column squeezed to a vector"),
     StudentCase("ex08", "ex08_no_zero_grad", frozenset({"ex08.linreg-tensors", "ex08.linreg-nn"}),
-                message="not cleared", slow=True, named="gradients accumulated"),
+                message="zero_grad() missing", slow=True, named="gradients accumulated"),
     StudentCase("ps09", "ps09_solution", alias="ps09_aliases.toml", slow=True),
     StudentCase("ps09", "ps09_wrong_trace", frozenset({"ps09.1-4"}), alias="ps09_aliases.toml", slow=True,
                 named="the transpose"),

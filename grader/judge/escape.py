@@ -45,6 +45,18 @@ def printable(text, *, keep_newlines: bool = False) -> str:
     return _UNPRINTABLE.sub(_escape_char, text)
 
 
+def md_block(text, limit: int | None = None) -> str:
+    """A fenced Markdown code block showing ``text`` literally, its lines kept (each line's control
+    characters escaped), at most ``limit`` characters. Its fence is longer than any run of backticks
+    or tildes inside, so no line of the text can close it."""
+    text = printable(str(text), keep_newlines=True)
+    if limit is not None and len(text) > limit:
+        text = text[:limit - 3] + "..."
+    runs = [len(run) for run in re.findall("`+", text)]
+    fence = "`" * max(3, max(runs, default=0) + 1)
+    return f"{fence}text\n{text}\n{fence}"
+
+
 def md_code(text, limit: int | None = None) -> str:
     """An inline Markdown code span showing ``text`` literally, on one line, at most ``limit`` characters
     of it. A code span's content is never Markdown or HTML; its fence is one backtick longer than the

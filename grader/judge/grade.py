@@ -42,7 +42,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.judge.escape import md_code, printable, xml_text
+from grader.judge.escape import md_block, md_code, printable, xml_text
 from spec.catalogue import load
 from spec.runs import RUNS_DIR
 
@@ -598,6 +598,38 @@ def _robustness_line(robust: dict) -> str:
     return f"robustness {robust['passed']} / {checked} checks passed (a quality line: no points depend on it)"
 
 
+def failure_cause(message: str) -> str:
+    """What two failures must share to have one cause: the error's first line (the call that showed
+    it, on a line of its own, may differ)."""
+    return str(message).split("\n", 1)[0]
+
+
+def failure_lines(failures: list[dict], shown: int = 5) -> list[str]:
+    """An exercise's failures for grade.md: the first in full (the error, the student's own lines of
+    the traceback, the call that failed, as code), then the others grouped by cause."""
+    first = failures[0]
+    lines = [f"First failure, {md_code(first['test'].split('::')[-1])} ({first['outcome']}):", "",
+             md_block(first["message"], 4000), ""]
+    groups: dict[str, list[dict]] = {}
+    for failure in failures:
+        groups.setdefault(failure_cause(failure["message"]), []).append(failure)
+    for cause, members in list(groups.items())[:shown]:
+        others = [f for f in members if f is not first]
+        if not others:
+            continue
+        if len(members) > 1:
+            names = ", ".join(md_code(f["test"].split("::")[-1]) for f in members[:3])
+            lines.append(f"- {len(members)} tests failed with the same error {md_code(cause, 400)} "
+                         f"({names}{', ...' if len(members) > 3 else ''})")
+        else:
+            lines.append(f"- {md_code(others[0]['test'].split('::')[-1])} ({others[0]['outcome']}): "
+                         f"{md_code(others[0]['message'], 400)}")
+    if len(groups) > shown:
+        lines.append(f"- ... and {sum(len(m) for m in list(groups.values())[shown:])} more, of "
+                     f"{len(groups) - shown} other causes")
+    return [*lines, ""]
+
+
 def to_markdown(data: dict) -> str:
     lines = [f"# Grade of {md_code(Path(data['target']).name)}", "",
              f"**{data['earned']:g} / {data['points']:g} points graded automatically** (all-or-nothing per exercise)",
@@ -634,13 +666,7 @@ def to_markdown(data: dict) -> str:
         lines.append("")
         for row in info["exercises"]:
             if row["failures"]:
-                lines += [f"### {row['id']}: {row['title']}", ""]
-                for failure in row["failures"][:5]:
-                    lines.append(f"- {md_code(failure['test'].split('::')[-1])} ({failure['outcome']}): "
-                                 f"{md_code(failure['message'], 400)}")
-                if len(row["failures"]) > 5:
-                    lines.append(f"- ... and {len(row['failures']) - 5} more")
-                lines.append("")
+                lines += [f"### {row['id']}: {row['title']}", "", *failure_lines(row["failures"])]
     manual = [row for info in data["sheets"].values() for row in info["exercises"] if row["manual"]]
     if manual:
         lines += ["## To grade by hand", ""]

@@ -126,13 +126,24 @@ def _short(text: str, limit: int) -> str:
 
 
 def _exercise_output(row: dict) -> str:
+    """The exercise's feedback as grade.md gives it: the first failure in full (the error, the student's
+    own lines, the call), the others grouped by cause."""
+    from grader.judge.grade import failure_cause
+
     lines = [f"{row['status']}: {row['passed']} of {row['tests']} tests passed "
              f"(all-or-nothing: every test of the exercise must pass)"]
-    for failure in row["failures"][:5]:
-        lines.append(f"- {failure['test'].split('::')[-1]} ({failure['outcome']}): "
-                     + _short(" ".join(failure["message"].split()), 600))
-    if len(row["failures"]) > 5:
-        lines.append(f"- ... and {len(row['failures']) - 5} more")
+    if row["failures"]:
+        first = row["failures"][0]
+        lines += [f"First failure, {first['test'].split('::')[-1]} ({first['outcome']}):",
+                  _short(first["message"], 3000)]
+        groups: dict[str, list] = {}
+        for failure in row["failures"][1:]:
+            groups.setdefault(failure_cause(failure["message"]), []).append(failure)
+        for cause, members in list(groups.items())[:5]:
+            lines.append(f"- {len(members)} more failed with {_short(cause, 300)}" if len(members) > 1 else
+                         f"- {members[0]['test'].split('::')[-1]}: {_short(members[0]['message'], 600)}")
+        if len(groups) > 5:
+            lines.append(f"- ... and {sum(len(m) for m in list(groups.values())[5:])} more")
     robust = row["robustness"]
     checked = robust["passed"] + len(robust["failed"])
     if checked:

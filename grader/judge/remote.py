@@ -58,7 +58,11 @@ READY_TIMEOUT = 600.0          # seconds a worker may take to import the submiss
 
 class SubmissionError(Exception):
     """An exception raised by the submission's code in the worker, other than the builtin errors
-    tests expect by type."""
+    tests expect by type. Shown as ``SubmissionError: NameError: ...`` (not under this module's path:
+    the student reads it)."""
+
+
+SubmissionError.__module__ = "builtins"
 
 
 class WorkerCrashed(Exception):
@@ -351,9 +355,9 @@ def _exception(error) -> BaseException:
     elif error.get("builtin") in PASSED_ON:
         exc = getattr(builtins, error["builtin"])(message)
     else:
-        exc = SubmissionError(f"{kind}: {message}")
+        exc = SubmissionError(f"{kind.removeprefix('builtins.')}: {message}")
     if trace:
-        exc.add_note("raised in the submission's process:\n" + trace)
+        exc.add_note("raised by your code (its own lines only):\n" + trace)
     return exc
 
 
@@ -377,11 +381,11 @@ class Handle:
     """An object that stays in the worker. Attribute access, calls, indexing, ``len``, iteration and
     the numeric conversions are answered by the worker, each with a copy."""
 
-    __slots__ = ("__weakref__", "_callable", "_generation", "_id", "_judge", "_type")
+    __slots__ = ("__weakref__", "_callable", "_generation", "_id", "_judge", "_label", "_type")
 
     def __init__(self, judge: RemoteImplementation, info: dict, generation: int):
         for key, value in (("_judge", judge), ("_id", info["id"]), ("_type", info["type"]),
-                           ("_callable", info["callable"]), ("_generation", generation)):
+                           ("_callable", info["callable"]), ("_generation", generation), ("_label", None)):
             object.__setattr__(self, key, value)
 
     def _ask(self, op, *args, name=None):
@@ -402,6 +406,9 @@ class Handle:
                              "use impl.run(...) for code that changes them")
 
     def __call__(self, *args, **kwargs):
+        label = object.__getattribute__(self, "_label")
+        if label is not None:   # a function of the interface: its call is shown when the test fails
+            implementation.note_call(label, args, kwargs)
         judge = object.__getattribute__(self, "_judge")
         return judge.worker.request("call", (object.__getattribute__(self, "_id"),), args, kwargs, judge=judge)
 
@@ -469,7 +476,11 @@ class RemoteImplementation:
         if name.startswith("__") or name in implementation.PROBES:
             raise AttributeError(name)
         implementation.ACCESSED.add(name)
-        return self.worker.request("attr_impl", name, judge=self)
+        value = self.worker.request("attr_impl", name, judge=self)
+        if isinstance(value, Handle) and object.__getattribute__(value, "_callable") and \
+                object.__getattribute__(value, "_type") == "builtins.function":
+            object.__setattr__(value, "_label", name)
+        return value
 
     def __repr__(self) -> str:
         return f"<implementation under test: {self._label}, in a worker process>"

@@ -8,8 +8,10 @@ The target is, in this order of precedence, ``pytest --impl=<target>``, the envi
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
+import inspect
 import os
 import sys
 import zlib
@@ -26,6 +28,17 @@ ALIAS_ENV_VAR = "SPEC_ALIASES"
 
 #: names of the interface the running test has used (the interface page is built from these)
 ACCESSED: set[str] = set()
+#: the calls of the implementation's functions the running test made, as code (spec/calls.py), last last
+CALLS: list[str] = []
+
+
+def note_call(name: str, args, kwargs) -> None:
+    from spec.calls import as_code
+
+    try:
+        CALLS[:] = [as_code(name, args, kwargs)]
+    except Exception:   # a call that cannot be written out is still a call
+        CALLS[:] = [f"{name}(...)"]
 #: attributes that tools probe on every test argument (hypothesis), never names of the interface
 PROBES = frozenset({"execute_example", "setup_example", "teardown_example", "hypothesis_internal_is_this_a_mock_check"})
 
@@ -151,8 +164,9 @@ class Implementation:
     """The solution under test. ``impl.name`` raises :class:`MissingName` if the solution lacks it,
     which fails only the test that asked for the name."""
 
-    def __init__(self, module: ModuleType, label: str, aliases: dict[str, str] | None = None):
-        self._module = module
+    def __init__(self, module: ModuleType, label: str, aliases: dict[str, str] | None = None, *,
+                 note_calls: bool = True):
+        self._module, self._note_calls = module, note_calls
         self._label = label
         self._aliases = dict(aliases or {})   # interface name -> the submission's name
 
@@ -185,10 +199,18 @@ class Implementation:
         ACCESSED.add(name)
         own = self._aliases.get(name, name)
         try:
-            return getattr(self._module, own)
+            value = getattr(self._module, own)
         except AttributeError:
             alias = f" (as {own}, its alias)" if own != name else ""
             raise MissingName(f"{name}{alias} is not defined in {self._label}{self._why_missing(own)}") from None
+        if not self._note_calls or not inspect.isfunction(value):
+            return value
+
+        @functools.wraps(value)
+        def noted(*args, **kwargs):
+            note_call(name, args, kwargs)
+            return value(*args, **kwargs)
+        return noted
 
     def _why_missing(self, name: str) -> str:
         run = self.notebook_run

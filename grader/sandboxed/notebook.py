@@ -25,6 +25,7 @@ cells build up is the module the spec tests, and a cell's failure is an exceptio
 from __future__ import annotations
 
 import contextlib
+import linecache
 import os
 import signal
 import socket
@@ -217,6 +218,8 @@ def run(path: Path, module: ModuleType, *, seconds: float | None = DEFAULT_BUDGE
                 python = transform(source.source)
                 cell.defines = _top_level_names(python)
                 code = compile(python, f"<cell {index}>", "exec")
+                # the cell's source where tracebacks look lines up: a failure shows the student's own line
+                linecache.cache[f"<cell {index}>"] = (len(python), None, python.splitlines(True), f"<cell {index}>")
                 clock.in_cell = True
                 exec(code, namespace)
             except BudgetExceeded as exc:

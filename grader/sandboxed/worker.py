@@ -60,7 +60,8 @@ def main(argv=None) -> int:
     try:
         aliases = implementation.read_aliases(args.alias) if args.alias else {}
         module = implementation.load(args.target, notebook_budget=args.notebook_budget)
-        loaded, error = implementation.Implementation(module, args.target, aliases), None
+        # the judge notes the calls it makes (grader/judge/remote.py): not again here
+        loaded, error = implementation.Implementation(module, args.target, aliases, note_calls=False), None
     except implementation.ImplementationNotFound as exc:
         loaded, error = None, str(exc)
     except BaseException as exc:
@@ -272,6 +273,24 @@ def _changed(leaf, old):
     return {"state": {k: v.detach() for k, v in now.items()}, "grads": now_grads}
 
 
+#: where a frame is the grader's or a library's, never the student's
+_NOT_THE_STUDENTS = tuple({os.path.dirname(os.path.abspath(__file__)), sys.prefix, sys.base_prefix,
+                           sys.exec_prefix, os.path.dirname(os.__file__)})
+
+
+def students_traceback(exc: BaseException) -> str:
+    """The traceback of an exception raised in the submission, with only the submission's own frames
+    (its files and notebook cells, each with its source line): the worker's and the libraries' frames
+    are dropped, so that the student reads where in their code it failed."""
+    frames = [frame for frame in traceback.extract_tb(exc.__traceback__)
+              if not frame.filename.startswith(_NOT_THE_STUDENTS) and not frame.filename.startswith("<frozen")]
+    lines = [f'  File "{frame.filename if frame.filename.startswith("<") else os.path.basename(frame.filename)}", '
+             f"line {frame.lineno}, in {frame.name}" + (f"\n    {frame.line.strip()}" if frame.line else "")
+             for frame in frames[-8:]]
+    head = "Traceback (your code, most recent call last):\n" if lines else ""
+    return head + "\n".join(lines) + ("\n" if lines else "") + "".join(traceback.format_exception_only(exc)).strip()
+
+
 def _describe(exc: BaseException, doing: str = "") -> dict:
     from grader.sandboxed import implementation, rules
 
@@ -284,7 +303,7 @@ def _describe(exc: BaseException, doing: str = "") -> dict:
     except BaseException:
         message = "(the exception's message could not be read)"
     try:
-        text = "".join(traceback.format_exception(exc))
+        text = students_traceback(exc)
     except BaseException:
         text = ""
     kind = type(exc)

@@ -99,3 +99,18 @@ def test_gradescope_results_show_submission_text_as_data(text):
     for shown in [results["output"], *(t["output"] for t in results["tests"])]:
         assert not CONTROL.search(shown.replace("\n", "")) and not re.search("[\t\r\u200b\ufeff]", shown), shown
         assert xml_text(shown) == shown
+
+
+@given(HOSTILE_TEXT)
+def test_a_markdown_code_block_holds_any_text_literally(text):
+    """The first failure of an exercise is shown as a fenced block: markdown-it reads one fence token
+    holding the text (its control characters escaped), and no HTML or other block."""
+    from markdown_it import MarkdownIt
+
+    from grader.judge.escape import md_block
+
+    tokens = MarkdownIt("commonmark").enable("table").parse(f"before\n\n{md_block(text)}\n\nafter\n")
+    fences = [t for t in tokens if t.type == "fence"]
+    assert len(fences) == 1 and fences[0].content.rstrip("\n") == printable(text, keep_newlines=True)
+    assert not [t for t in tokens if t.type in ("html_block", "html_inline")]
+    assert [t.content for t in tokens if t.type == "inline"] == ["before", "after"]

@@ -185,6 +185,7 @@ def _placement_problems(item, ids, catalogue):
 
 def pytest_runtest_setup(item):
     implementation.ACCESSED.clear()   # names used from here on (fixtures included) belong to this test
+    implementation.CALLS.clear()
     if item.get_closest_marker("gpu") and not torch.cuda.is_available():
         pytest.skip("CUDA is not available on this machine")
     lost = item.config.stash.get(LOST, {})
@@ -211,6 +212,10 @@ def pytest_runtest_makereport(item, call):
         lost = item.config.stash.setdefault(LOST, {})
         for eid in _exercise_ids(item):
             lost.setdefault(eid, "failed")
+    if report.failed and report.when == "call" and implementation.CALLS:
+        # the last call of the implementation the test made, as code the student can run
+        report.sections.append(("the last call of your code", implementation.CALLS[-1]))
+        report.user_properties.append(("call", implementation.CALLS[-1]))
     if call.excinfo is not None and call.excinfo.errisinstance(implementation.MissingName):
         report.longrepr = f"{item.nodeid}: {call.excinfo.value}"  # the message says it all
     elif call.excinfo is not None and report.skipped and not _raised_by_the_spec(call.excinfo):

@@ -199,7 +199,8 @@ def _failure_text(report) -> str:
         return str(report.longrepr[2])
     crash = getattr(report.longrepr, "reprcrash", None)
     text = crash.message if crash is not None else str(report.longrepr)
-    return text[:2000]
+    call = _property(report, "call")
+    return text[:2000] + (f"\nThe last call of your code: {call[-1][:1000]}" if call else "")
 
 
 def _exercise_outcome(report) -> str | None:

@@ -43,8 +43,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.judge.escape import md_code, printable, xml_text
+from spec import runs as spec_runs
 from spec.catalogue import load
-from spec.runs import RUNS_DIR
+from spec.runs import CACHE_ENV, RUNS_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 NOT_GRADED = ("spec/selftest", "spec/tools", "spec/bench")
@@ -274,6 +275,7 @@ def _run_spec(target: str, records: Path, *, selection, only: Path | None, timeo
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "SPEC_"))}
     if runs is not None:
         env[RUNS_DIR] = runs
+    env[CACHE_ENV] = runs_cache()   # before HOME and XDG_CACHE_HOME become the grade's scratch folders
     caches = records.parent / "caches"
     caches.mkdir(exist_ok=True)
     command.append(f"--basetemp={records.parent / f'pytest-{records.stem}'}")
@@ -386,6 +388,16 @@ def _remove_stale_folders() -> None:
             shutil.rmtree(folder, ignore_errors=True)
         except (ValueError, PermissionError):
             continue
+
+
+def runs_cache() -> str:
+    """The cache of the spec's own runs (spec/runs.py) a judge reads and fills: this grader's (its
+    $SPEC_RUNS_CACHE, else its user's cache folder), or "off" where it is off or where a worker could
+    write it (no bubblewrap and the same user as the judge): a run the judge reads must be the spec's."""
+    from grader.judge.sandbox import worker_cannot_write_the_judges_files
+
+    root = spec_runs.cache_root()
+    return str(root) if root is not None and worker_cannot_write_the_judges_files() else "off"
 
 
 def spec_digest() -> dict[str, str]:

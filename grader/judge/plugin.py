@@ -39,6 +39,12 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
+    if config.getoption("isolate"):
+        from grader.judge.sandbox import worker_cannot_write_the_judges_files
+        from spec import runs
+
+        if not worker_cannot_write_the_judges_files():   # a worker could write the cache of the spec's runs
+            os.environ[runs.CACHE_ENV] = "off"
     if config.getoption("records") and not hasattr(config, "workerinput"):
         config.pluginmanager.register(RecordsWriter(config.getoption("records")), "records-writer")
 

@@ -5,7 +5,8 @@
   exercise, and the fixtures (``impl``, ``seed``, ``rng``, ``catalogue``, ``spec_collection``);
 * spec/plugins/summary.py: per-exercise results, the per-sheet summary, the interface page;
 * spec/plugins/leaks.py: the leak guard (a test that leaves a thread or a child process behind fails)
-  and the session budget (``--session-budget``: past it every process dumps its stacks and exits 1);
+  and the hang timeout (``--hang-timeout``: a process in which no test makes progress for that long
+  dumps its stacks and exits 1);
 * grader/judge/plugin.py: isolated mode (``--isolate``: the implementation in a sandboxed worker) and
   the records a grader reads (``--records``).
 """

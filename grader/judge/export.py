@@ -138,7 +138,8 @@ def main(argv=None) -> int:
     gradescope.add_argument("out", help="the zip to write")
     gradescope.add_argument("--sheet", action="append", default=[], required=True, metavar="ID",
                             help="the sheet (or part, or exercise ID) the assignment grades; repeatable")
-    gradescope.add_argument("--timeout", type=float, default=60, help="seconds per test (default 60)")
+    gradescope.add_argument("--timeout", type=float, default=60,
+                            help="CPU seconds of the submission per test (default 60)")
     gradescope.add_argument("--budget", type=float, default=480, help="seconds per submission (default 480)")
     gradescope.add_argument("--notebook-budget", type=float, default=None, help="seconds for a notebook's cells")
     args = parser.parse_args(argv)

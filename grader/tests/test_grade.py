@@ -62,12 +62,21 @@ def test_crash_costs_only_the_test_that_crashed(tmp_path):
 
 
 @pytest.mark.slow   # a whole grade (a judge and a worker): the default run keeps three of them
-def test_infinite_loop_hits_the_per_test_timeout():
+def test_infinite_loop_hits_the_per_test_cpu_limit():
+    """A loop burns the submission's CPU time: its test fails at the limit of 2 CPU seconds, with the
+    seconds said, long before the wall clock's hang guard (20 s); its exercise's other tests are not run."""
+    import time
+
+    started = time.monotonic()
     result = grade(str(IMPLS / "loop_in_second_derivative.py"), selection=("ps09.1-5", "ps09.1-1"), timeout=2,
                    hide_reference=False)
     got = {k: v for k, v in statuses(result).items() if k in ("ps09.1-1", "ps09.1-5")}
     assert got == {"ps09.1-1": "passed", "ps09.1-5": "failed"}
-    assert any("Timeout" in t.message for t in result.tests.values() if t.outcome == "failed")
+    failed = [t for t in result.tests.values() if t.outcome == "failed"]
+    assert any("CPU seconds during this test, over the limit of 2" in t.message for t in failed), failed[:1]
+    assert not any("Timeout" in t.message for t in failed), "the wall clock decided nothing"
+    assert result.as_dict()["limits"]["cpu_seconds_per_test"] == 2
+    assert time.monotonic() - started < 300
 
 
 @pytest.mark.slow

@@ -84,6 +84,8 @@ def in_test(worker, function):
         worker.end_test()
 
 
+# the default run has these cases in one isolated session (below); the slow tier has each alone too
+@pytest.mark.slow
 def test_a_submission_that_waits_passes_and_one_that_spins_fails(worker):
     impl, process = worker
     started = time.monotonic()
@@ -95,6 +97,7 @@ def test_a_submission_that_waits_passes_and_one_that_spins_fails(worker):
     assert in_test(process, impl.quick) == 1, "the next test gets a fresh worker"
 
 
+@pytest.mark.slow
 def test_cpu_spent_in_a_child_the_submission_forks_counts(worker):
     impl, process = worker
     with pytest.raises(remote.CpuLimitExceeded, match="CPU seconds during this test"):
@@ -102,6 +105,7 @@ def test_cpu_spent_in_a_child_the_submission_forks_counts(worker):
     assert in_test(process, impl.quick) == 1
 
 
+@pytest.mark.slow
 def test_a_thread_left_burning_while_the_judge_waits_fails_the_test(worker):
     """The worker's CPU time during the test counts, whoever waits: a thread the submission leaves
     spinning while the judge computes is ended, and the test's next call fails."""
@@ -145,6 +149,25 @@ def test_the_worker_s_cpu_time_is_counted_in_its_cgroup_or_its_process_tree(work
         process.end_test()
     assert 0.7 <= used < LIMIT, used
     assert sandbox.tree_cpu_seconds(os.getpid()) >= time.process_time() - 0.05, "this process's own time at least"
+
+
+def test_without_a_cgroup_the_worker_s_process_tree_is_counted(tmp_path, monkeypatch):
+    """Where no cgroup can be made (many containers), the CPU time of the worker's process tree is the
+    measure: the worker's own and that of a child it forks both end the test."""
+    monkeypatch.setattr(sandbox.Cgroup, "make", classmethod(lambda cls, name, limits: None))
+    path = tmp_path / "submission.py"
+    path.write_text(SUBMISSION)
+    impl, error, process = remote.start(str(path), test_cpu_seconds=LIMIT, hide_reference=True)
+    try:
+        assert error is None and process.cgroup is None and not process.has_cgroup
+        assert in_test(process, lambda: impl.sleeper(LIMIT + 0.5)) == "slept"
+        with pytest.raises(remote.CpuLimitExceeded, match="CPU seconds during this test"):
+            in_test(process, lambda: impl.spinner(10 * LIMIT))
+        with pytest.raises(remote.CpuLimitExceeded, match="CPU seconds during this test"):
+            in_test(process, lambda: impl.child_spinner(10 * LIMIT))
+        assert in_test(process, impl.quick) == 1
+    finally:
+        process.close()
 
 
 # ------------------------------------------------------------------------------ a whole session

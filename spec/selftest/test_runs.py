@@ -238,18 +238,16 @@ def test_build_computes_the_selected_runs_ahead_and_keeps_them(cache, monkeypatc
     assert runs.build((), out=lines.append) == 1 and "turns it off" in lines[-1]
 
 
-def test_the_build_command_runs(cache):
+def test_the_build_command_runs(cache, capsys):
     """``python -m spec.runs`` is the module the test modules register with (not a second copy)."""
     env = {**os.environ, runs.CACHE_ENV: str(cache)}
     done = subprocess.run([sys.executable, "-m", "spec.runs", "build", "--sheet", "ps09"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "no run of the spec is judged against by ps09" in done.stdout, done
-    done = subprocess.run([sys.executable, "-m", "spec.runs", "build", "--sheet", "nonsense"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2 and "no catalogue ID" in done.stderr
-    done = subprocess.run([sys.executable, "-m", "spec.runs", "where"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
-    assert done.stdout.strip() == str(cache / runs._key())
+    with pytest.raises(SystemExit) as exit_:
+        runs.main(["build", "--sheet", "nonsense"])
+    assert exit_.value.code == 2 and "no catalogue ID" in capsys.readouterr().err
+    assert runs.main(["where"]) == 0 and capsys.readouterr().out.strip() == str(cache / runs._key())
 
 
 @pytest.mark.slow   # computes every run of the spec (about 15 s)

@@ -465,6 +465,7 @@ def test_a_changed_spec_file_during_a_grade_scores_zero(monkeypatch):
     assert result.as_dict()["earned"] == 0
 
 
+@pytest.mark.slow   # two whole grades
 def test_a_grade_reads_the_spec_s_runs_from_the_cache_and_fills_it(tmp_path, monkeypatch):
     """The judge reads the spec's own runs from the grader's cache (spec/runs.py) and computes only
     what is not there: a first grade fills it; a run planted in it (here one that no solution can

@@ -122,6 +122,7 @@ def test_a_thread_left_burning_while_the_judge_waits_fails_the_test(worker):
         in_test(process, test)
 
 
+@pytest.mark.slow
 def test_the_judge_s_own_time_does_not_count(worker):
     """The judge burns twice the limit of its own CPU and waits as long (its expected values, its
     reference runs): the submission's few calls stay far under the limit."""
@@ -151,6 +152,7 @@ def test_the_worker_s_cpu_time_is_counted_in_its_cgroup_or_its_process_tree(work
     assert sandbox.tree_cpu_seconds(os.getpid()) >= time.process_time() - 0.05, "this process's own time at least"
 
 
+@pytest.mark.slow   # the default run counts in a cgroup where one is made (here); this is the fallback
 def test_without_a_cgroup_the_worker_s_process_tree_is_counted(tmp_path, monkeypatch):
     """Where no cgroup can be made (many containers), the CPU time of the worker's process tree is the
     measure: the worker's own and that of a child it forks both end the test."""

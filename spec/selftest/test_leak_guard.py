@@ -153,7 +153,7 @@ def test_hang_timeout_ends_a_run_stuck_in_one_place_with_every_stack(tmp_path, w
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGALRM})
             threading.Event().wait()
         '''
-    seconds = 20 if workers else 3   # under xdist: time for the workers to start, even on a busy machine
+    seconds = 20 if workers else 2   # under xdist: time for the workers to start, even on a busy machine
     started = time.monotonic()
     _, process = run_pytest(tmp_path, source.replace("SECONDS", str(seconds)), f"--hang-timeout={seconds}",
                             timeout=90, workers=workers)
@@ -172,8 +172,8 @@ def test_a_slow_run_that_keeps_progressing_is_never_ended(tmp_path, workers):
     """Every test here is slow and the whole run takes several times the hang timeout, as on a busy
     machine, but no process goes the hang timeout without a test finishing: the run passes (a session
     budget of the same length would have ended it)."""
-    seconds = 30 if workers else 3   # under xdist: longer than a worker's start on a busy machine
-    count = 6 if workers else 5
+    seconds = 30 if workers else 2   # under xdist: longer than a worker's start on a busy machine
+    count = 6 if workers else 4
     source = f'''
         import time
 

@@ -7,7 +7,8 @@
 * spec/plugins/contracts.py: ``--check-contracts``, a test that relies on a contract the interface
   (spec/interface.toml, spec/given.py) does not state fails;
 * spec/plugins/leaks.py: the leak guard (a test that leaves a thread or a child process behind fails)
-  and the session budget (``--session-budget``: past it every process dumps its stacks and exits 1);
+  and the hang timeout (``--hang-timeout``: a process in which no test makes progress for that long
+  dumps its stacks and exits 1);
 * grader/judge/plugin.py: isolated mode (``--isolate``: the implementation in a sandboxed worker) and
   the records a grader reads (``--records``).
 """

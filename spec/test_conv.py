@@ -18,7 +18,7 @@ from scipy.signal import convolve2d
 from grader.sandboxed.observe import forward_shapes
 from spec import data as datasets
 from spec.asserts import assert_close, assert_equal, assert_tensor
-from spec.runs import once_per_session, within_spread
+from spec.runs import once_per_session, reference_run, within_spread
 from spec.tolerances import Tolerance
 
 exercise = pytest.mark.exercise
@@ -219,7 +219,12 @@ def spec_cnn_run(seed: int, *, epochs: int = 15, lr: float = 0.01, batch_size: i
 @pytest.fixture(scope="module")
 def spec_cnn_accuracy(tmp_path_factory):
     """The spec's own run of the CNN protocol, 6 seeds: the final test accuracies."""
-    return once_per_session(tmp_path_factory, "a7-cnn", lambda: np.array([spec_cnn_run(s) for s in range(6)]))
+    return once_per_session(tmp_path_factory, "a7-cnn", spec_cnn_accuracies)
+
+
+@reference_run("a7-cnn", exercises=("a7.cnn",))
+def spec_cnn_accuracies() -> np.ndarray:
+    return np.array([spec_cnn_run(s) for s in range(6)])
 
 
 @exercise("a7.cnn")

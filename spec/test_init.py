@@ -20,7 +20,7 @@ import torch
 from grader.sandboxed.observe import linear_layers, model_facts
 from spec import data as datasets
 from spec.asserts import assert_close, assert_equal, assert_tensor
-from spec.runs import once_per_session, within_spread
+from spec.runs import once_per_session, reference_run, within_spread
 
 exercise = pytest.mark.exercise
 SEEDS = (0, 1, 2)
@@ -256,6 +256,7 @@ SPEC_STAT_SEEDS = range(16)
 SPEC_TRAIN_SEEDS = {0.01: range(3), 0.1: range(6), 2.0: range(6), "xavier": range(8)}
 
 
+@reference_run("dl-a1-init-study", exercises=("dl-a1.q4c", "dl-a1.q4d"))
 def spec_init_study() -> dict:
     study = {}
     for d in INITS:

@@ -27,7 +27,7 @@ from spec import data as datasets
 from spec import oracles
 from spec.asserts import assert_close, assert_equal, assert_tensor
 from spec.oracles import x as s_sym
-from spec.runs import once_per_session, within_spread
+from spec.runs import once_per_session, reference_run, within_spread
 
 exercise = pytest.mark.exercise
 SIGMA = oracles.SIGMA
@@ -460,6 +460,7 @@ def spec_rates(tmp_path_factory):
     return once_per_session(tmp_path_factory, "a7-depth-study", spec_depth_rates)
 
 
+@reference_run("a7-depth-study", exercises=("a7.depth-study",))
 def spec_depth_rates() -> dict:
     return {(activation, depth): np.array([per_layer_rate(spec_depth_study(depth, 32, activation, s),
                                                           skip_input=activation == "sigmoid")
@@ -593,6 +594,7 @@ def spec_comparison(tmp_path_factory):
     return once_per_session(tmp_path_factory, "moons-comparison", spec_moons_comparison)
 
 
+@reference_run("moons-comparison", exercises=("moons.deep",))
 def spec_moons_comparison() -> dict:
     return {(activation, depth): spec_moons_runs(depth, activation, MOONS_SPEC_SEEDS, 300)["test_accuracy"]
             for activation in ("sigmoid", "relu") for depth in (3, 10)}
@@ -605,6 +607,7 @@ def spec_grad_ratios(tmp_path_factory):
     return once_per_session(tmp_path_factory, "moons-grad-ratios", spec_moons_grad_ratios)
 
 
+@reference_run("moons-grad-ratios", exercises=("moons.grad-norms",))
 def spec_moons_grad_ratios() -> dict:
     return {(activation, depth): spec_moons_runs(depth, activation, range(8), 10)
             for activation in ("sigmoid", "relu") for depth in (2, 3, 6, 10)}

@@ -448,8 +448,9 @@ def grade_class(folder, out, *, selection=(), timeout: float = 60, slow: bool = 
     jobs = max(1, jobs or len(os.sched_getaffinity(0)))
     todo = [s for s in submissions if force or not up_to_date(s, out / s.folder, options)]
     bar = Progress(len(todo)) if progress and todo else None
-    # the spec's own runs (spec/runs.py) are computed by the first judge that needs one and read by the
-    # others (judges unpickle them): a folder of the batch's, shared only where no worker can write to it
+    # the spec's own runs (spec/runs.py) are read from the cache of this spec version, which the judges
+    # share (grade.runs_cache); where there is none, the first judge that needs one computes it and the
+    # others read it from a folder of the batch's, shared only where no worker can write to it
     with tempfile.TemporaryDirectory(prefix="spec-runs-") as shared, ThreadPoolExecutor(max_workers=jobs) as pool:
         runs = shared if sandbox.worker_cannot_write_the_judges_files() else None
         futures = {pool.submit(grade_one, s, out / s.folder, options, grace=grace, runs=runs): s for s in todo}

@@ -7,9 +7,12 @@ writes a Gradescope autograder zip (https://gradescope-autograders.readthedocs.i
 * ``setup.sh`` (run once when Gradescope builds the image): a virtual environment in
   ``/autograder/venv`` with the pinned CPU build of torch (the version in constraints.txt, from
   PyTorch's CPU index) and the project's requirements (its dependencies and test extra, listed in
-  ``project/requirements.txt``, under constraints.txt), and bubblewrap where apt has it;
+  ``project/requirements.txt``, under constraints.txt), and bubblewrap where apt has it; then it
+  computes the spec's own runs of the graded sheets into ``/autograder/spec-runs`` (``python -m
+  spec.runs build``, spec/runs.py), so that no grade in the container computes them;
 * ``run_autograder`` (run per submission): grades ``/autograder/submission`` into
-  ``/autograder/results/results.json`` with ``python -m grader.judge.gradescope run``. ``AUTOGRADER_ROOT``
+  ``/autograder/results/results.json`` with ``python -m grader.judge.gradescope run``, reading the spec's
+  runs from ``/autograder/spec-runs`` (``$SPEC_RUNS_CACHE``). ``AUTOGRADER_ROOT``
   replaces ``/autograder`` and ``AUTOGRADER_PYTHON`` the interpreter, so that it can be tried outside
   Gradescope;
 * ``project/``: the spec (conftest.py, pyproject.toml, constraints.txt, spec/) WITHOUT the reference
@@ -63,6 +66,14 @@ TORCH="$(grep -E '^torch==' "$PROJECT/constraints.txt" | cut -d' ' -f1)"
 "$ROOT/venv/bin/python" -c "import torch; print('setup.sh: torch', torch.__version__)"
 """
 
+#: the last step of setup.sh: the spec's own runs of the graded sheets, computed once for every grade
+BUILD_RUNS = """# the spec's own runs (the references empirical claims are judged against), computed once here
+# so that no grade computes them (spec/runs.py: keyed by the spec's files and the libraries' versions)
+cd "$PROJECT"
+SPEC_RUNS_CACHE="$ROOT/spec-runs" OMP_NUM_THREADS=1 "$ROOT/venv/bin/python" -m spec.runs build {sheets} \\
+    || echo "setup.sh: the spec's runs were not built ahead; each grade computes those it needs"
+"""
+
 RUN_AUTOGRADER = """#!/usr/bin/env bash
 # Gradescope runs this for every submission: it grades $ROOT/submission into $ROOT/results/results.json.
 # AUTOGRADER_ROOT (default /autograder) and AUTOGRADER_PYTHON (default the venv setup.sh made) let it
@@ -72,6 +83,7 @@ ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
 PYTHON="${{AUTOGRADER_PYTHON:-$ROOT/venv/bin/python}}"
 cd "$ROOT/source/project" || exit 1
 export HYPOTHESIS_PROFILE=ci MPLBACKEND=Agg PYTHONHASHSEED=0 OMP_NUM_THREADS=1
+export SPEC_RUNS_CACHE="$ROOT/spec-runs"   # the spec's own runs, built by setup.sh
 exec "$PYTHON" -m grader.judge.gradescope run --root "$ROOT" {arguments}
 """
 
@@ -108,7 +120,8 @@ def gradescope_zip(out, *, selection, timeout: float = 60, budget: float = 480,
     if notebook_budget is not None:
         arguments.append(f"--notebook-budget {notebook_budget:g}")
     with zipfile.ZipFile(out, "w") as archive:
-        _add(archive, "setup.sh", SETUP_SH, executable=True)
+        sheets = " ".join(f"--sheet {s}" for s in selection)
+        _add(archive, "setup.sh", SETUP_SH + BUILD_RUNS.format(sheets=sheets), executable=True)
         _add(archive, "run_autograder", RUN_AUTOGRADER.format(arguments=" ".join(arguments)), executable=True)
         for path in _project_files():
             _add(archive, f"project/{path.relative_to(ROOT).as_posix()}", path.read_bytes())
@@ -125,7 +138,8 @@ def main(argv=None) -> int:
     gradescope.add_argument("out", help="the zip to write")
     gradescope.add_argument("--sheet", action="append", default=[], required=True, metavar="ID",
                             help="the sheet (or part, or exercise ID) the assignment grades; repeatable")
-    gradescope.add_argument("--timeout", type=float, default=60, help="seconds per test (default 60)")
+    gradescope.add_argument("--timeout", type=float, default=60,
+                            help="CPU seconds of the submission per test (default 60)")
     gradescope.add_argument("--budget", type=float, default=480, help="seconds per submission (default 480)")
     gradescope.add_argument("--notebook-budget", type=float, default=None, help="seconds for a notebook's cells")
     args = parser.parse_args(argv)

@@ -16,10 +16,14 @@ PATH is a package folder, a single .py file or a Jupyter notebook (.ipynb; cells
   data only (grader/judge/remote.py, grader/sandboxed/channel.py).
 
 So a wrong name, an import error or an exception costs only the tests (and so the exercises) that
-touch it; an infinite loop or very slow code fails its test at the per-test timeout (pytest-timeout,
-in the judge, where the submission cannot reach the alarm) and the worker is started afresh; a
-crash of the worker (os._exit, a segfault) fails the test that was waiting on it; a watchdog here
-ends a judge whose test outlives 3 x the timeout + 30 s, and the whole grade has a time budget.
+touch it. A test's limit is the submission's own CPU time: ``--timeout`` CPU seconds of the worker and
+all it starts during the test (its cgroup's count, else its process tree's), past which the judge's
+watcher ends the worker, the test fails ("used N CPU seconds during this test, over the limit of M")
+and the worker is started afresh; the judge's own time (its expected values, the spec's reference
+runs) and a busy machine never count. The wall clock only bounds a hang: pytest-timeout in the judge,
+where the submission cannot reach the alarm, at 10 x the limit (a submission that sleeps or waits);
+a crash of the worker (os._exit, a segfault) fails the test that was waiting on it; a watchdog here
+ends a judge whose test outlives 1.5 x that bound + 30 s, and the whole grade has a time budget.
 
 Points are all-or-nothing per exercise: an exercise earns its catalogue points when at least one of
 its tests passed and none failed (skipped tests, e.g. CUDA-only ones on a machine without CUDA, do
@@ -43,8 +47,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.judge.escape import md_block, md_code, printable, xml_text
+from grader.sandboxed.notebook import WALL_FACTOR
+from spec import runs as spec_runs
 from spec.catalogue import load
-from spec.runs import RUNS_DIR
+from spec.runs import CACHE_ENV, RUNS_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 NOT_GRADED = ("spec/selftest", "spec/tools", "spec/bench")
@@ -65,6 +71,7 @@ class TestResult:
     outcome: str = "not run"     # passed | failed | skipped | crashed | not run
     message: str = ""
     seconds: float = 0.0
+    cpu: float | None = None     # CPU seconds the submission's processes used in this test (its limit's measure)
     tier: str = "points"         # points | robustness (reported apart, no points)
     counted: bool = True         # False: the test never reached the submission (a check of the spec itself)
 
@@ -80,6 +87,7 @@ class Grade:
     isolation: str = ""           # what shielded the grader from the submission
     selection: tuple = ()
     left_out: list[str] = field(default_factory=list)   # files of the submission's folder not staged, and why
+    limits: dict = field(default_factory=dict)   # per test: the submission's CPU seconds, the wall-clock hang guard
 
     def exercise_rows(self) -> list[dict]:
         catalogue = load()
@@ -123,6 +131,13 @@ class Grade:
                                     if exercise.manual_points else None)})
         return rows
 
+    def cpu_summary(self) -> dict:
+        """The per-test limits and the most CPU time the submission used in one test."""
+        measured = [t for t in self.tests.values() if t.cpu is not None]
+        most = max(measured, key=lambda t: t.cpu, default=None)
+        return {**self.limits, "most_cpu_seconds": most.cpu if most else None,
+                "most_cpu_test": most.nodeid if most else None}
+
     def as_dict(self) -> dict:
         rows = self.exercise_rows()
         sheets = {}
@@ -139,7 +154,7 @@ class Grade:
             sheet["exercises"].append(row)
         total = lambda key: sum(s[key] for s in sheets.values())
         return {"target": self.target, "error": self.error, "tampered": self.tampered, "runs": self.runs,
-                "isolation": self.isolation, "left_out": self.left_out,
+                "isolation": self.isolation, "left_out": self.left_out, "limits": self.cpu_summary(),
                 "earned": total("earned"), "points": total("points"), "manual_points": total("manual_points"),
                 "robustness": {k: sum(s["robustness"][k] for s in sheets.values()) for k in ("passed", "failed")},
                 "notebook": self.notebook, "sheets": sheets}
@@ -266,15 +281,18 @@ def _selected(exercise_id: str, selection) -> bool:
 
 def _run_spec(target: str, records: Path, *, selection, only: Path | None, timeout: float, slow: bool,
               run_timeout: float, alias: str | None = None, notebook_budget: float | None = None,
-              work: Path, hide_reference: bool, fork_judge: bool = False, runs: str | None = None) -> int | str:
+              work: Path, hide_reference: bool, fork_judge: bool = False, runs: str | None = None,
+              wall_timeout: float | None = None) -> int | str:
     """One run of the judge: pytest on the spec, in isolated mode (the submission in a sandboxed worker
     whose only writable folder is ``work``); a new interpreter, or with ``fork_judge`` a fork of this
     process (a warm one: grader/judge/warm.py). ``runs``: a folder where judges share the spec's own runs
-    (spec/runs.py: pure functions of the spec, so a class's judges compute each once)."""
+    (spec/runs.py: pure functions of the spec, so a class's judges compute each once). ``timeout``: the
+    CPU seconds of the submission per test; ``wall_timeout`` (default WALL_FACTOR x that): a test's hang guard."""
+    wall = wall_timeout if wall_timeout is not None else WALL_FACTOR * timeout
     command = [sys.executable, "-m", "pytest", "--isolate", f"--worker-dir={work}",
                *(["--hide-reference"] if hide_reference else []), *graded_paths(selection), "-q", "-p", "no:randomly",
-               "-p", "no:xdist", "-p", "no:cacheprovider", "-p", "timeout", f"--timeout={timeout}",
-               "--timeout-method=signal",
+               "-p", "no:xdist", "-p", "no:cacheprovider", "-p", "timeout", f"--timeout={wall:g}",
+               "--timeout-method=signal", f"--worker-cpu-limit={timeout:g}",
                f"--impl={target}", f"--records={records}",
                "-m", "not benchmark" if slow else "not slow and not benchmark",
                *(f"--ignore={p}" for p in NOT_GRADED), *(f"--exercise={s}" for s in selection)]
@@ -287,17 +305,18 @@ def _run_spec(target: str, records: Path, *, selection, only: Path | None, timeo
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "SPEC_"))}
     if runs is not None:
         env[RUNS_DIR] = runs
+    env[CACHE_ENV] = runs_cache()   # before HOME and XDG_CACHE_HOME become the grade's scratch folders
     caches = records.parent / "caches"
     caches.mkdir(exist_ok=True)
     command.append(f"--basetemp={records.parent / f'pytest-{records.stem}'}")
     env.update(OMP_NUM_THREADS="1", HYPOTHESIS_PROFILE="ci", MPLBACKEND="Agg", MPLCONFIGDIR=str(caches / "mpl"),
                HYPOTHESIS_STORAGE_DIRECTORY=str(caches / "hypothesis"), XDG_CACHE_HOME=str(caches),
                HOME=str(caches), TMPDIR=str(caches))
-    # a watchdog beside pytest-timeout: a test still running 3 x timeout + 30 s after its start
-    # (code that swallows the timeout, a property test re-running a hanging example) ends the run;
+    # a watchdog beside pytest-timeout: a test still running 1.5 x its wall-clock bound + 30 s after its
+    # start (code that swallows the timeout, a property test re-running a hanging example) ends the run;
     # so does a process that has finished its session but does not exit (a non-daemon thread the
     # submission left behind keeps the interpreter waiting): its results are all recorded by then
-    stuck_after = 3 * timeout + 30
+    stuck_after = 1.5 * wall + 30
     with open(records.with_suffix(".log"), "w", encoding="utf-8") as log:
         # its own session and process group, so that the whole group, children included, ends with it
         if fork_judge:
@@ -401,6 +420,16 @@ def _remove_stale_folders() -> None:
             continue
 
 
+def runs_cache() -> str:
+    """The cache of the spec's own runs (spec/runs.py) a judge reads and fills: this grader's (its
+    $SPEC_RUNS_CACHE, else its user's cache folder), or "off" where it is off or where a worker could
+    write it (no bubblewrap and the same user as the judge): a run the judge reads must be the spec's."""
+    from grader.judge.sandbox import worker_cannot_write_the_judges_files
+
+    root = spec_runs.cache_root()
+    return str(root) if root is not None and worker_cannot_write_the_judges_files() else "off"
+
+
 def spec_digest() -> dict[str, str]:
     """SHA-256 of every file of the spec (tests, helpers, catalogue), the grader's and the project's conftest."""
     import hashlib
@@ -475,8 +504,11 @@ def _read_records(path: Path) -> list[dict]:
 def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_timeout: float = 1800,
           max_runs: int = 25, alias: str | None = None, notebook_budget: float | None = None,
           hide_reference: bool = True, budget: float = BUDGET_S, fork_judge: bool = False,
-          runs: str | None = None, own_folder: str | None = None, helpers=()) -> Grade:
-    """Run the spec on ``target`` (see the module docstring) and return its grade. ``budget`` bounds the
+          runs: str | None = None, own_folder: str | None = None, helpers=(), wall_timeout: float | None = None
+          ) -> Grade:
+    """Run the spec on ``target`` (see the module docstring) and return its grade. ``timeout``: the CPU
+    seconds the submission's processes may use in one test; ``wall_timeout`` (default 10 x that) bounds
+    a test's hang by the wall clock. ``budget`` bounds the
     whole grade, every restart included (the remaining tests are reported as not run once it is
     spent, and the run in progress is ended at it, whatever it writes to look alive). ``hide_reference``
     False leaves the reference solutions importable: only for the spec's own corpus of wrong solutions,
@@ -485,7 +517,9 @@ def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_
     folder of the spec's own runs shared with other grades (a class's), one no worker can write to.
     ``own_folder`` and ``helpers``: what is staged beside the submission (see :func:`scratch_copy`)."""
     target = str(target)
-    result = Grade(target, selection=tuple(selection))
+    wall = wall_timeout if wall_timeout is not None else WALL_FACTOR * timeout
+    result = Grade(target, selection=tuple(selection),
+                   limits={"cpu_seconds_per_test": timeout, "wall_seconds_per_test": wall})
     # the exercises graded by hand alone are not run on a submission: their tests check the
     # reference's worked answer, whose names no sheet asks a student to define
     catalogue = load()
@@ -507,7 +541,7 @@ def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_
         _grade_in(tmp, result, path, catalogue, selection=selection, timeout=timeout, slow=slow,
                   run_timeout=run_timeout, max_runs=max_runs, alias=alias, notebook_budget=notebook_budget,
                   hide_reference=hide_reference, budget=budget, fork_judge=fork_judge, runs=runs,
-                  own_folder=own_folder, helpers=helpers)
+                  own_folder=own_folder, helpers=helpers, wall_timeout=wall_timeout)
     after = spec_digest()
     changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
     if changed:   # the spec is read-only to a sandboxed worker: this is a defence in depth
@@ -516,7 +550,7 @@ def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_
 
 
 def _grade_in(tmp, result, path, catalogue, *, selection, timeout, slow, run_timeout, max_runs, alias,
-              notebook_budget, hide_reference, budget, fork_judge, runs, own_folder, helpers) -> None:
+              notebook_budget, hide_reference, budget, fork_judge, runs, own_folder, helpers, wall_timeout) -> None:
     work = Path(tmp) / "work"   # the worker's: the submission's copy, its caches; the judge's records stay apart
     work.mkdir()
     try:
@@ -541,7 +575,8 @@ def _grade_in(tmp, result, path, catalogue, *, selection, timeout, slow, run_tim
         started = time.perf_counter()
         code = _run_spec(target, records, selection=selection, only=only, timeout=timeout, slow=slow,
                          run_timeout=min(run_timeout, left), alias=alias, notebook_budget=notebook_budget,
-                         work=work, hide_reference=hide_reference, fork_judge=fork_judge, runs=runs)
+                         work=work, hide_reference=hide_reference, fork_judge=fork_judge, runs=runs,
+                         wall_timeout=wall_timeout)
         events = _read_records(records)
         for event in events:
             if event["event"] == "collected" and event["nodeid"] not in result.tests:
@@ -555,6 +590,8 @@ def _grade_in(tmp, result, path, catalogue, *, selection, timeout, slow, run_tim
                 test.message = (event["message"] if known
                                 else f"an unknown outcome was recorded: {event['outcome']!r}")
                 test.counted = bool(event.get("counted", True))
+                cpu = event.get("cpu")
+                test.cpu = float(cpu) if type(cpu) in (int, float) and cpu >= 0 else None
             elif event["event"] == "isolation" and not result.isolation:
                 result.isolation = event["what"]
             elif event["event"] == "notebook" and result.notebook is None:
@@ -635,6 +672,11 @@ def to_markdown(data: dict) -> str:
              f"**{data['earned']:g} / {data['points']:g} points graded automatically** (all-or-nothing per exercise)",
              f"**{data['manual_points']:g} points to grade by hand** (listed below with the reference answers)",
              f"**{_robustness_line(data['robustness'])}**", "", f"Isolation: {data['isolation']}.", ""]
+    limits = data.get("limits") or {}
+    if limits.get("most_cpu_seconds") is not None:
+        lines += [f"CPU time of the submission: at most {limits['most_cpu_seconds']:.1f} of the "
+                  f"{limits['cpu_seconds_per_test']:g} CPU seconds a test may use "
+                  f"({md_code(limits['most_cpu_test'].split('::')[-1], 120)}).", ""]
     if data["error"]:
         lines += [f"**The submission could not be graded:** {md_code(data['error'], 2000)}", ""]
     if data.get("left_out"):
@@ -731,7 +773,9 @@ def main(argv=None) -> int:
     parser.add_argument("target", help="a package folder, a .py file or a .ipynb notebook")
     parser.add_argument("--out", default="grade", help="folder for grade.json, grade.md and junit.xml")
     parser.add_argument("--exercise", action="append", default=[], help="grade only this ID, part or sheet")
-    parser.add_argument("--timeout", type=float, default=60, help="seconds per test (default 60)")
+    parser.add_argument("--timeout", type=float, default=60,
+                        help="CPU seconds the submission's processes may use per test (default 60; the judge's own "
+                             "time and a busy machine do not count; the wall clock bounds a hang at 10 x that)")
     parser.add_argument("--budget", type=float, default=BUDGET_S,
                         help=f"seconds for the whole grade, restarts included (default {BUDGET_S:g})")
     parser.add_argument("--slow", action="store_true", help="also run the tests marked slow")
@@ -739,7 +783,8 @@ def main(argv=None) -> int:
                         help='a TOML file mapping the submission\'s names onto the interface: '
                              'their_name = "interface_name"')
     parser.add_argument("--notebook-budget", type=float, default=None, metavar="SECONDS",
-                        help="time budget of a notebook's cells (default 120), apart from the per-test timeout")
+                        help="CPU budget of a notebook's cells (default 120 CPU seconds; the wall clock bounds a hang "
+                             "at 10 x that), apart from the per-test limit")
     parser.add_argument("--helpers", action="append", default=[], metavar="NAME",
                         help="a file the course hands out beside the notebook (test_utils.py, say), staged with a "
                              "flat submission from beside it (a student's own folder is staged whole); repeatable")

@@ -262,7 +262,7 @@ def main(argv=None) -> int:
     run = commands.add_parser("run", help="grade $AUTOGRADER_ROOT/submission (inside Gradescope)")
     run.add_argument("--root", default=None, help="the autograder root (default $AUTOGRADER_ROOT or /autograder)")
     run.add_argument("--exercise", action="append", default=[], help="grade only this ID, part or sheet")
-    run.add_argument("--timeout", type=float, default=60, help="seconds per test")
+    run.add_argument("--timeout", type=float, default=60, help="CPU seconds of the submission per test")
     run.add_argument("--budget", type=float, default=1800, help="seconds for the whole grade")
     run.add_argument("--notebook-budget", type=float, default=None, help="seconds for a notebook's cells")
     args = parser.parse_args(argv)

@@ -33,14 +33,24 @@ def pytest_addoption(parser):
                     help="isolated mode: hide the reference solutions (impl/) from the worker")
     group.addoption("--worker-dir", default=None, metavar="DIR",
                     help="isolated mode: the folder the worker may write (default: a fresh temporary folder)")
+    group.addoption("--worker-cpu-limit", type=float, default=None, metavar="SECONDS",
+                    help="isolated mode: a test fails when the submission's processes use more than SECONDS of "
+                         "CPU time during it (the worker is ended); the judge's own time and a busy machine never "
+                         "count (python -m spec.grade: its --timeout)")
     group.addoption("--worker-call-timeout", type=float, default=None, metavar="SECONDS",
                     help="isolated mode: a call the worker does not answer within SECONDS fails and the worker "
                          "is restarted (default: none beyond the test's own timeout)")
 
 
 def pytest_configure(config):
+    if config.getoption("isolate"):
+        from grader.judge.sandbox import worker_cannot_write_the_judges_files
+        from spec import runs
+
+        if not worker_cannot_write_the_judges_files():   # a worker could write the cache of the spec's runs
+            os.environ[runs.CACHE_ENV] = "off"
     if config.getoption("records") and not hasattr(config, "workerinput"):
-        config.pluginmanager.register(RecordsWriter(config.getoption("records")), "records-writer")
+        config.pluginmanager.register(RecordsWriter(config.getoption("records"), config), "records-writer")
 
 
 def pytest_runtest_setup(item):
@@ -51,8 +61,31 @@ def pytest_runtest_setup(item):
 
 
 @pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Isolated mode: the CPU seconds the submission's processes use from the test's setup to its
+    teardown are the test's (the worker's watcher ends them past ``--worker-cpu-limit``)."""
+    worker = item.config.stash.get(WORKER, None)
+    if worker is not None:
+        worker.begin_test()
+    try:
+        return (yield)
+    finally:
+        if worker is not None:
+            worker.end_test()
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
+    worker = item.config.stash.get(WORKER, None)
+    if worker is not None and report.when == "call" and report.passed and worker.cpu_exceeded:
+        # ended by the watcher while the judge was not waiting on it: the test fails all the same
+        report.outcome, report.longrepr = "failed", f"{item.nodeid}: {worker.cpu_exceeded}"
+        report.user_properties.append(("timed_out", True))
+        if _tier(item) == "points":   # a robustness test costs nothing, and the exercise's tests go on
+            lost = item.config.stash.setdefault(LOST, {})
+            for eid in _exercise_ids(item):
+                lost.setdefault(eid, "ended the submission's process or ran out of time")
     if item.config.getoption("isolate") and report.when == "call" and report.passed and _tier(item) == "robustness":
         from grader.judge.remote import CHANGED_INPUTS
 
@@ -60,9 +93,11 @@ def pytest_runtest_makereport(item, call):
             report.outcome = "failed"
             report.longrepr = f"{item.nodeid}: " + "; ".join(dict.fromkeys(CHANGED_INPUTS))
     if call.excinfo is not None and item.config.getoption("isolate") and report.failed:
-        from grader.judge.remote import WorkerCrashed
+        from grader.judge.remote import CpuLimitExceeded, WorkerCrashed
 
-        timed_out = timed_out_by_the_judge(call.excinfo)
+        # the judge's own verdict of time, never the submission's words: pytest-timeout's hang guard,
+        # or the watcher's CPU limit (an exception of the judge's, raised in this process)
+        timed_out = timed_out_by_the_judge(call.excinfo) or call.excinfo.errisinstance(CpuLimitExceeded)
         if timed_out:
             report.user_properties.append(("timed_out", True))
         # all-or-nothing: a points test that ended the worker or ran out of time loses its exercise, whose
@@ -86,15 +121,16 @@ class RecordsWriter:
     test's start and its result. A grader outside the pytest process reads this file, so a run that
     crashes still tells which tests finished and which one was running."""
 
-    def __init__(self, path):
+    def __init__(self, path, config=None):
         self.handle = open(path, "a", encoding="utf-8")  # open for the whole session
+        self.config = config
         self.pending: dict[str, dict] = {}
         self.timed_out: set[str] = set()   # exercises lost to a timeout: their other tests are skipped
 
     def pytest_runtest_setup(self, item):
         lost = self.timed_out & set(_exercise_ids(item))
         if lost:
-            pytest.skip(f"not run: an earlier test of {', '.join(sorted(lost))} timed out")
+            pytest.skip(f"not run: an earlier test of {', '.join(sorted(lost))} ran out of time")
 
     def write(self, **event):
         self.handle.write(json.dumps(event) + "\n")
@@ -119,6 +155,9 @@ class RecordsWriter:
         elif report.skipped and record["outcome"] == "passed" and report.when != "teardown":
             record.update(outcome="skipped", message=_failure_text(report))
         if report.when == "teardown":
+            worker = self.config.stash.get(WORKER, None) if self.config is not None else None
+            if worker is not None:   # the submission's CPU seconds in this test (its limit's measure)
+                self.pending[report.nodeid]["cpu"] = round(worker.test_cpu_used(), 2)
             self.write(event="result", nodeid=report.nodeid, **self.pending.pop(report.nodeid))
 
     @pytest.hookimpl(trylast=True)
@@ -152,7 +191,8 @@ def _start_worker(config) -> tuple:
         str(path) if path is not None else target, alias=str(Path(alias).resolve()) if alias else None,
         notebook_budget=config.getoption("notebook_budget"), hide_reference=config.getoption("hide_reference"),
         scratch=Path(config.getoption("worker_dir")) if config.getoption("worker_dir") else None,
-        call_timeout=config.getoption("worker_call_timeout"))
+        call_timeout=config.getoption("worker_call_timeout"), test_cpu_seconds=config.getoption("worker_cpu_limit"))
+    worker.isolation += "; " + limits_text(worker.test_cpu_seconds, _wall_timeout(config), worker.has_cgroup)
     config.stash[WORKER] = worker
     if loaded is not None:
         loaded._label = target
@@ -162,6 +202,28 @@ def _start_worker(config) -> tuple:
         if worker.notebook is not None:
             writer.write(event="notebook", **worker.notebook.as_dict())
     return loaded, error
+
+
+def _wall_timeout(config) -> float | None:
+    """pytest-timeout's per-test timeout, where it is on (the wall-clock hang guard)."""
+    try:
+        value = config.getoption("timeout")
+    except ValueError:
+        return None
+    return float(value) if value else None
+
+
+def limits_text(cpu: float | None, wall: float | None, cgroup: bool) -> str:
+    """The grade's words on what limits a test: the submission's own CPU time, the wall clock a hang."""
+    counted = ("the CPU time of its cgroup" if cgroup else "the CPU time of the worker's process tree, its "
+               "waited-for children included")
+    cpu_text = (f"each test may use {cpu:g} CPU seconds of the submission's processes ({counted}), past which "
+                "the test fails and the worker is ended" if cpu is not None else
+                "no CPU limit per test")
+    wall_text = (f"the wall clock only bounds a hang, at {wall:g} s a test" if wall is not None
+                 else "no wall-clock bound per test")
+    return (f"limits: {cpu_text}; the judge's own time (expected values, the spec's reference runs) and a busy "
+            f"machine never count against the submission; {wall_text}")
 
 
 def pytest_unconfigure(config):

@@ -16,7 +16,13 @@ spec, in this process, reaches it only through the channel (grader/sandboxed/cha
   builtin errors a test may expect as themselves, anything else (pytest's skip included) as a
   :class:`SubmissionError`, a plain failure;
 * a worker that dies or stops answering (the test's timeout) fails the test that was waiting and is
-  started afresh for the next one, up to :data:`MAX_STARTS` times.
+  started afresh for the next one, up to :data:`MAX_STARTS` times;
+* the submission's CPU time is what its limits count: a watcher ends the worker (its whole cgroup, or
+  its process tree) once its processes have used more CPU seconds during one test than the test's
+  limit (``--worker-cpu-limit``), failing that test with "used N CPU seconds during this test, over the
+  limit of M", or more while loading than a load may (a notebook's budget and the interpreter's start).
+  The judge's own time (its expected values, its reference runs) and a busy machine never count; the
+  wall clock only bounds a hang (the test's timeout, pytest-timeout in the judge).
 
 Nothing the worker sends is trusted: replies are read by a weights-only unpickler and validated.
 """
@@ -54,6 +60,11 @@ OUTPUT_CAP = 256 * 2**10       # bytes of the worker's stdout and stderr kept; t
 #: that no expected value the spec computes from its own inputs can be steered by the submission
 CHANGED_INPUTS: list[str] = []
 READY_TIMEOUT = 600.0          # seconds a worker may take to import the submission (a notebook has its own budget)
+#: CPU seconds a worker may use to start beside a notebook's own budget: the interpreter, torch, the import
+LOAD_CPU_S = 60.0
+CPU_POLL_S = 0.25              # how often the watcher reads the worker's CPU time
+#: the words every failure for a test's CPU limit carries (the records take such a test as timed out)
+CPU_LIMIT_MARK = "CPU seconds during this test, over the limit of"
 
 
 class SubmissionError(Exception):
@@ -69,11 +80,16 @@ class WorkerCrashed(Exception):
     """The worker ended, or was ended, while a test waited on it."""
 
 
+class CpuLimitExceeded(WorkerCrashed):
+    """The submission's processes used more CPU seconds during a test than its limit: ended by the watcher."""
+
+
 class Worker:
     """One worker process, started on demand and again after a crash."""
 
     def __init__(self, target: str, *, alias: str | None, notebook_budget: float | None, hide_reference: bool,
-                 scratch: Path | None, limits: sandbox.Limits, call_timeout: float | None = None):
+                 scratch: Path | None, limits: sandbox.Limits, call_timeout: float | None = None,
+                 test_cpu_seconds: float | None = None):
         self.target, self.alias, self.notebook_budget = target, alias, notebook_budget
         self.hide_reference, self.limits, self.call_timeout = hide_reference, limits, call_timeout
         self.own_scratch = scratch is None
@@ -91,9 +107,21 @@ class Worker:
         self.last_exit = ""
         self.cgroup: sandbox.Cgroup | None = None
         self.over_limit = ""          # why the watchdog ended the worker's group, if it did
+        # the CPU time of the submission's processes, per test (see begin_test) and while loading
+        self.test_cpu_seconds = test_cpu_seconds
+        budget = notebook.DEFAULT_BUDGET if notebook_budget is None else notebook_budget
+        self.load_cpu_seconds = budget + LOAD_CPU_S
+        self._cpu_lock = threading.Lock()
+        self.ready = False            # the current generation has loaded the submission
+        self.in_test = False
+        self.test_used = 0.0          # CPU seconds of this test in generations of the worker that have ended
+        self.test_base: float | None = None   # the current generation's CPU seconds when it began to count
+        self.last_cpu = 0.0           # the current generation's CPU seconds at the watcher's last look
+        self.cpu_exceeded = ""        # why the watcher ended the worker during the running test
         probe = sandbox.Cgroup.make(f"spec-probe-{os.getpid()}-{id(self)}", self.limits)
         if probe is not None:
             probe.remove()
+        self.has_cgroup = probe is not None
         self.isolation += "; " + sandbox.describe_cgroup(probe, self.limits)
         atexit.register(self.close)
 
@@ -105,6 +133,8 @@ class Worker:
         self.starts += 1
         self.generation += 1
         self.over_limit = ""
+        with self._cpu_lock:
+            self.ready, self.test_base, self.last_cpu = False, None, 0.0
         self.cgroup = sandbox.Cgroup.make(f"spec-worker-{os.getpid()}-{id(self)}-{self.generation}", self.limits)
         sandbox.give_to_worker(self.scratch, self.as_nobody)
         to_worker_r, to_worker_w = os.pipe()
@@ -131,14 +161,12 @@ class Worker:
             os.close(from_worker_w)
         self.send_fd, self.receive_fd = to_worker_w, from_worker_r
         leaks.OWNED.add(self.process.pid)
-        if self.cgroup is not None:
-            threading.Thread(target=self._watch_cpu, args=(self.cgroup, self.process), daemon=True,
-                             name="spec-worker-cpu").start()
+        threading.Thread(target=self._watch_cpu, args=(self.cgroup, self.process), daemon=True,
+                         name="spec-worker-cpu").start()
         threading.Thread(target=self._drain, args=(self.process.stdout,), daemon=True,
                          name="spec-worker-output").start()
-        try:
-            ready = self._receive(READY_TIMEOUT if self.notebook_budget is None
-                                  else max(READY_TIMEOUT, self.notebook_budget + 120))
+        try:   # the load's limit is CPU time (the watcher); the wall clock only bounds a hang
+            ready = self._receive(max(READY_TIMEOUT, notebook.WALL_FACTOR * self.load_cpu_seconds))
         except (EOFError, OSError, channel.ChannelError) as exc:
             self.stop(grace=1.0)
             why = exc if isinstance(exc, channel.ChannelError) else f"it ended while loading the submission " \
@@ -150,6 +178,10 @@ class Worker:
         if not isinstance(ready, dict) or ready.get("ready") is not True:
             self.stop()
             raise WorkerCrashed("the submission's process did not start as expected")
+        with self._cpu_lock:   # from here on the worker's CPU time is the running test's
+            self.ready = True
+            if self.in_test:
+                self.test_base = self._cpu_seconds(self.cgroup, self.process)
         error = ready.get("error")
         self.load_error = error[:4000] if isinstance(error, str) else None
         if self.starts == 1:
@@ -186,6 +218,10 @@ class Worker:
         except OSError:
             pass
         process.wait()
+        with self._cpu_lock:   # what this generation used in the running test stays counted
+            if self.in_test and self.test_base is not None:
+                self.test_used += max(0.0, self.last_cpu - self.test_base)
+            self.ready, self.test_base = False, None
         code = process.returncode
         self.last_exit = f"signal {-code}" if code < 0 else f"exit status {code}"
         if self.over_limit:
@@ -194,14 +230,64 @@ class Worker:
         if cgroup is not None:
             cgroup.remove()   # whatever the worker started, setsid children included, ends with it
 
-    def _watch_cpu(self, cgroup, process, every: float = 0.5) -> None:
-        """End the worker's whole group once all its processes together have used their CPU seconds."""
-        while process.poll() is None and self.cgroup is cgroup:
-            used = cgroup.cpu_seconds()
-            if used > self.limits.cpu_seconds:
-                self.over_limit = (f"the submission's processes together used {used:.0f} CPU seconds, "
-                                   f"past the limit of {self.limits.cpu_seconds}")
-                cgroup.kill()
+    @staticmethod
+    def _cpu_seconds(cgroup, process) -> float:
+        """CPU seconds used by the worker and all it started: its cgroup's count, else its process tree's."""
+        return cgroup.cpu_seconds() if cgroup is not None else sandbox.tree_cpu_seconds(process.pid)
+
+    # ---------------------------------------------------------------- CPU time, per test
+    def begin_test(self) -> None:
+        """From now on the worker's CPU time counts against the test that starts (a worker that is still
+        loading, or restarted during the test, counts from its ``ready``: a load has its own limit)."""
+        with self._cpu_lock:
+            self.in_test, self.test_used, self.cpu_exceeded = True, 0.0, ""
+            live = self.process is not None and self.ready
+            self.test_base = self._cpu_seconds(self.cgroup, self.process) if live else None
+
+    def end_test(self) -> None:
+        with self._cpu_lock:
+            self.in_test, self.test_base, self.cpu_exceeded = False, None, ""
+
+    def test_cpu_used(self) -> float:
+        """CPU seconds the submission's processes have used during the running test so far."""
+        with self._cpu_lock:
+            if self.test_base is not None and self.process is not None:
+                self.last_cpu = max(self.last_cpu, self._cpu_seconds(self.cgroup, self.process))
+            current = 0.0 if self.test_base is None else max(0.0, self.last_cpu - self.test_base)
+            return self.test_used + current
+
+    def _watch_cpu(self, cgroup, process, every: float = CPU_POLL_S) -> None:
+        """End the worker's whole group (or process tree) once its processes have used more CPU seconds
+        than allowed: during the running test (its limit), while loading, or in all (the cgroup's total)."""
+        while process.poll() is None and self.process is process:
+            used = self._cpu_seconds(cgroup, process)
+            why = ""
+            with self._cpu_lock:
+                if self.process is not process:
+                    return
+                self.last_cpu = used
+                if cgroup is not None and used > self.limits.cpu_seconds:
+                    why = (f"the submission's processes together used {used:.0f} CPU seconds, "
+                           f"past the limit of {self.limits.cpu_seconds}")
+                elif not self.ready and used > self.load_cpu_seconds:
+                    why = (f"the submission's processes used {used:.0f} CPU seconds while loading it, past the "
+                           f"limit of {self.load_cpu_seconds:g}")
+                elif self.in_test and self.test_base is not None and self.test_cpu_seconds is not None:
+                    spent = self.test_used + used - self.test_base
+                    if spent > self.test_cpu_seconds:
+                        why = self.cpu_exceeded = (
+                            f"the submission's processes used {spent:.1f} {CPU_LIMIT_MARK} "
+                            f"{self.test_cpu_seconds:g} (their own CPU time: the judge's time and a busy machine "
+                            f"do not count); they were ended")
+            if why:
+                self.over_limit = why
+                if cgroup is not None:
+                    cgroup.kill()
+                else:
+                    try:
+                        os.killpg(process.pid, signal.SIGKILL)
+                    except (ProcessLookupError, PermissionError):
+                        pass
                 return
             time.sleep(every)
 
@@ -213,6 +299,11 @@ class Worker:
     # ---------------------------------------------------------------- requests
     def request(self, op: str, target=None, args=(), kwargs=None, judge=None):
         kwargs = kwargs or {}
+        if self.cpu_exceeded:          # ended by the watcher during this test: it fails
+            self.stop()
+            raise CpuLimitExceeded(self.cpu_exceeded)
+        if self.process is not None and self.over_limit:   # ended by the watcher before this test
+            self.stop()
         if self.process is None:
             self.start()
         generation = self.generation
@@ -228,6 +319,8 @@ class Worker:
         except BaseException as exc:
             # a timeout, an interrupt or a dead worker: the channel is out of step, start afresh
             self.stop(grace=1.0 if isinstance(exc, (EOFError, OSError)) else 0.0)
+            if self.cpu_exceeded:
+                raise CpuLimitExceeded(self.cpu_exceeded) from None
             if isinstance(exc, (EOFError, OSError, channel.ChannelError)):
                 why = exc if isinstance(exc, channel.ChannelError) else f"it ended ({self.last_exit})"
                 raise WorkerCrashed(f"the submission's process failed during this call: {why}{self._tail()}") from None
@@ -488,10 +581,13 @@ class RemoteImplementation:
 
 def start(target: str, *, alias: str | None = None, notebook_budget: float | None = None,
           hide_reference: bool = False, scratch: Path | None = None, call_timeout: float | None = None,
-          limits: sandbox.Limits | None = None) -> tuple[RemoteImplementation | None, str | None, Worker]:
-    """Start a worker on ``target``: (the implementation, or None and why it did not load, the worker)."""
+          limits: sandbox.Limits | None = None, test_cpu_seconds: float | None = None
+          ) -> tuple[RemoteImplementation | None, str | None, Worker]:
+    """Start a worker on ``target``: (the implementation, or None and why it did not load, the worker).
+    ``test_cpu_seconds``: the CPU seconds the submission's processes may use during one test."""
     worker = Worker(target, alias=alias, notebook_budget=notebook_budget, hide_reference=hide_reference,
-                    scratch=scratch, limits=limits or sandbox.Limits(), call_timeout=call_timeout)
+                    scratch=scratch, limits=limits or sandbox.Limits(), call_timeout=call_timeout,
+                    test_cpu_seconds=test_cpu_seconds)
     started = time.perf_counter()
     try:
         worker.start()

@@ -182,6 +182,41 @@ def worker_environment(caches: Path) -> dict[str, str]:
     return env
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user and system) used by the process ``pid`` and every live process below it, with
+    the children they have waited for: the worker's processes where no cgroup counts them (from /proc;
+    a process that leaves the tree, an orphan reparented outside it, is no longer counted). 0 where
+    /proc cannot be read."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, seen, todo = 0, set(), [pid]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            with open(f"/proc/{current}/stat", encoding="ascii", errors="replace") as handle:
+                stat = handle.read()
+        except OSError:
+            continue   # ended meanwhile: its time is in its parent's waited-for children, once reaped
+        fields = stat[stat.rfind(")") + 2:].split()
+        try:
+            total += sum(int(value) for value in fields[11:15])   # utime, stime, cutime, cstime
+        except ValueError:
+            continue
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{current}/task/{task}/children", encoding="ascii") as handle:
+                    todo.extend(int(child) for child in handle.read().split())
+            except (OSError, ValueError):
+                continue
+    return total / ticks
+
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 V1_CONTROLLERS = ("memory", "pids", "cpu", "cpuacct")
 

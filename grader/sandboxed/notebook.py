@@ -17,9 +17,11 @@ cells build up is the module the spec tests, and a cell's failure is an exceptio
   defined: the later cells still run. Cells tagged ``exploration`` or ``skip-grading``, or whose first
   line is ``# exploration``, are not run.
 * Network access fails at once (``OSError``) while the cells run, never a hang.
-* The whole notebook has a time budget (``budget`` seconds, default :data:`DEFAULT_BUDGET`) of its
-  own, apart from any test's timeout: the cell that runs past it is interrupted, later cells are not
-  run. Outputs stored in the notebook are never read.
+* The whole notebook has a CPU budget (``budget`` CPU seconds of this process, all its threads,
+  default :data:`DEFAULT_BUDGET`) of its own, apart from any test's limit: the cell that runs past it
+  is interrupted, later cells are not run. A busy machine does not spend it; the wall clock only
+  bounds a hang (a cell that sleeps or waits), at :data:`WALL_FACTOR` times the budget. Outputs stored
+  in the notebook are never read.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from pathlib import Path
 from types import ModuleType
 
 DEFAULT_BUDGET = 120.0
+#: where a limit counts CPU seconds, the wall clock bounds only a hang, at this many times the limit
+WALL_FACTOR = 10
 EXPLORATION_TAGS = {"exploration", "skip-grading"}
 TIMING_LINE_MAGICS = {"time", "timeit"}
 RUN_CELL_MAGICS = {"time", "timeit", "capture"}
@@ -46,7 +50,8 @@ class NotebookError(Exception):
 
 
 class BudgetExceeded(BaseException):
-    """The notebook's time budget ran out (a BaseException, so ``except Exception`` does not hide it)."""
+    """The notebook's CPU budget (or its hang guard) ran out (a BaseException, so ``except Exception``
+    does not hide it)."""
 
 
 @dataclass
@@ -159,34 +164,45 @@ def in_folder(folder: Path):
 
 
 class _Clock:
-    """The notebook's time budget: SIGALRM in the main thread once ``seconds`` have passed, and every
-    0.5 s after, so that a bare ``except:`` inside a loop cannot swallow it for good. The signal
-    interrupts a running cell only; between cells it just marks the budget as spent."""
+    """The notebook's CPU budget: SIGPROF once this process has used ``seconds`` of CPU (ITIMER_PROF:
+    user and system time of all its threads), and every 0.5 CPU seconds after, so that a bare
+    ``except:`` inside a loop cannot swallow it for good; and a hang guard, SIGALRM once
+    WALL_FACTOR x ``seconds`` of wall clock have passed (a cell that sleeps uses no CPU), every 0.5 s
+    after. Either interrupts a running cell only; between cells it just marks the budget as spent."""
+
+    TIMERS = ((signal.ITIMER_PROF, signal.SIGPROF, 1.0, "CPU budget of {seconds:g} CPU seconds"),
+              (signal.ITIMER_REAL, signal.SIGALRM, WALL_FACTOR, "hang guard of {wall:g} s (wall clock)")) \
+        if hasattr(signal, "setitimer") else ()
 
     def __init__(self, seconds: float | None):
         self.seconds, self.in_cell, self.spent = seconds, False, False
 
-    def _expired(self, signum, frame):
-        self.spent = True
-        if self.in_cell:
-            raise BudgetExceeded(f"the notebook's time budget of {self.seconds:g} s ran out in this cell")
+    def _expired(self, what: str):
+        def handler(signum, frame):
+            self.spent = True
+            if self.in_cell:
+                raise BudgetExceeded(f"the notebook's {what} ran out in this cell")
+        return handler
 
     def __enter__(self):
-        self.armed = bool(self.seconds and self.seconds > 0 and hasattr(signal, "setitimer"))
-        if self.armed:   # a timer already running (a test's timeout) is put back afterwards
-            self.saved, self.started = signal.getitimer(signal.ITIMER_REAL), time.monotonic()
-            self.previous = signal.signal(signal.SIGALRM, self._expired)
-            signal.setitimer(signal.ITIMER_REAL, self.seconds, 0.5)
+        self.armed = bool(self.seconds and self.seconds > 0 and self.TIMERS)
+        if self.armed:   # timers already running (a test's timeout) are put back afterwards
+            self.started, self.saved = time.monotonic(), []
+            for timer, number, factor, what in self.TIMERS:
+                text = what.format(seconds=self.seconds, wall=self.seconds * WALL_FACTOR)
+                self.saved.append((signal.getitimer(timer), signal.signal(number, self._expired(text))))
+                signal.setitimer(timer, self.seconds * factor, 0.5)
         return self
 
     def __exit__(self, *exc):
         if self.armed:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, self.previous)
-            remaining, interval = self.saved
-            if remaining > 0:
-                signal.setitimer(signal.ITIMER_REAL, max(remaining - (time.monotonic() - self.started), 0.01),
-                                 interval)
+            for (timer, number, _, _), (saved, previous) in zip(self.TIMERS, self.saved, strict=True):
+                signal.setitimer(timer, 0)
+                signal.signal(number, previous)
+                remaining, interval = saved
+                if remaining > 0:
+                    elapsed = time.monotonic() - self.started if timer == signal.ITIMER_REAL else 0.0
+                    signal.setitimer(timer, max(remaining - elapsed, 0.01), interval)
 
 
 def run(path: Path, module: ModuleType, *, seconds: float | None = DEFAULT_BUDGET) -> NotebookRun:
@@ -211,7 +227,7 @@ def run(path: Path, module: ModuleType, *, seconds: float | None = DEFAULT_BUDGE
                 cell.status = "skipped"
                 continue
             if clock.spent:
-                cell.status, cell.error = "not run", "not run: the notebook's time budget ran out before it"
+                cell.status, cell.error = "not run", "not run: the notebook's budget ran out before it"
                 continue
             namespace["get_ipython"] = lambda cell=cell: _Shell(namespace, cell, transform)
             try:

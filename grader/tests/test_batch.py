@@ -266,6 +266,33 @@ def test_the_autograder_zip_grades_a_submission_in_a_fake_autograder_tree(tmp_pa
     assert all(t["status"] == "passed" for t in results["tests"] if "automatic" in t["tags"])
 
 
+def test_the_autograder_s_setup_builds_the_spec_s_runs_that_its_grades_read(tmp_path):
+    """setup.sh's last step (run here with this interpreter as the container's venv) computes the runs of
+    the graded sheet into /autograder/spec-runs under the key of the zip's own spec, which is the
+    checkout's: the zip ships the same files the key is made of. run_autograder points the grades there."""
+    from grader.judge.export import gradescope_zip
+    from spec import runs
+
+    path = gradescope_zip(tmp_path / "autograder.zip", selection=("a7.depth-study",))
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(path) as archive:
+        archive.extractall(root / "source")
+        setup = archive.read("setup.sh").decode()
+        assert 'SPEC_RUNS_CACHE="$ROOT/spec-runs"' in archive.read("run_autograder").decode()
+    step = setup[setup.index("# the spec's own runs"):]
+    assert "python\" -m spec.runs build --sheet a7.depth-study" in step
+    (root / "venv" / "bin").mkdir(parents=True)
+    (root / "venv" / "bin" / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (root / "venv" / "bin" / "python").chmod(0o755)
+    script = f'set -euo pipefail\nROOT="{root}"\nPROJECT="$ROOT/source/project"\n{step}'
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPEC_")}
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "a7-depth-study" in done.stdout, done.stdout + done.stderr
+    assert runs.cache_key(root / "source" / "project" / "spec") == runs._key(), "the zip's spec has the checkout's key"
+    kept = sorted(p.name for p in (root / "spec-runs" / runs._key()).glob("*.pickle"))
+    assert kept == ["a7-depth-study.pickle"], kept
+
+
 def test_the_autograder_writes_results_even_without_a_submission(tmp_path):
     (tmp_path / "submission").mkdir()
     data = gradescope.autograde(tmp_path, ("ps09.1-1",))

@@ -62,12 +62,21 @@ def test_crash_costs_only_the_test_that_crashed(tmp_path):
 
 
 @pytest.mark.slow   # a whole grade (a judge and a worker): the default run keeps three of them
-def test_infinite_loop_hits_the_per_test_timeout():
+def test_infinite_loop_hits_the_per_test_cpu_limit():
+    """A loop burns the submission's CPU time: its test fails at the limit of 2 CPU seconds, with the
+    seconds said, long before the wall clock's hang guard (20 s); its exercise's other tests are not run."""
+    import time
+
+    started = time.monotonic()
     result = grade(str(IMPLS / "loop_in_second_derivative.py"), selection=("ps09.1-5", "ps09.1-1"), timeout=2,
                    hide_reference=False)
     got = {k: v for k, v in statuses(result).items() if k in ("ps09.1-1", "ps09.1-5")}
     assert got == {"ps09.1-1": "passed", "ps09.1-5": "failed"}
-    assert any("Timeout" in t.message for t in result.tests.values() if t.outcome == "failed")
+    failed = [t for t in result.tests.values() if t.outcome == "failed"]
+    assert any("CPU seconds during this test, over the limit of 2" in t.message for t in failed), failed[:1]
+    assert not any("Timeout" in t.message for t in failed), "the wall clock decided nothing"
+    assert result.as_dict()["limits"]["cpu_seconds_per_test"] == 2
+    assert time.monotonic() - started < 300
 
 
 @pytest.mark.slow
@@ -467,3 +476,30 @@ def test_a_changed_spec_file_during_a_grade_scores_zero(monkeypatch):
     result = grade(str(Path(__file__).resolve().parents[2] / "impl"), selection=("ps09.1-1",))
     assert result.tampered == ["spec file changed during the grade: spec/catalogue.toml"]
     assert result.as_dict()["earned"] == 0
+
+
+@pytest.mark.slow   # two whole grades
+def test_a_grade_reads_the_spec_s_runs_from_the_cache_and_fills_it(tmp_path, monkeypatch):
+    """The judge reads the spec's own runs from the grader's cache (spec/runs.py) and computes only
+    what is not there: a first grade fills it; a run planted in it (here one that no solution can
+    match) is what the second grade judges against, so it was read, not computed again."""
+    import pickle
+
+    import numpy as np
+
+    from grader.judge.sandbox import worker_cannot_write_the_judges_files
+    from spec import runs
+
+    if not worker_cannot_write_the_judges_files():
+        pytest.skip("a worker could write the cache here: grades do not use it")
+    monkeypatch.setenv(runs.CACHE_ENV, str(tmp_path / "cache"))
+    reference = str(Path(__file__).resolve().parents[2] / "impl")
+    first = grade(reference, selection=("a7.depth-study",))
+    kept = tmp_path / "cache" / runs._key() / "a7-depth-study.pickle"
+    assert kept.is_file() and first.as_dict()["earned"] == first.as_dict()["points"] > 0
+    study = runs.read(kept)
+    kept.write_bytes(pickle.dumps({key: np.full_like(value, 100.0) for key, value in study.items()}))
+    second = grade(reference, selection=("a7.depth-study",)).as_dict()
+    assert second["earned"] == 0, "judged against the planted run: read from the cache"
+    messages = [f["message"] for s in second["sheets"].values() for r in s["exercises"] for f in r["failures"]]
+    assert any("the spec's own run gives 100.000" in m for m in messages), messages[:2]

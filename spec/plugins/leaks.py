@@ -1,5 +1,6 @@
 """What a test leaves behind: non-daemon threads and child processes (the spec's autouse guard here,
-``leak_guard``, fails a test that leaves either), and the session's time budget.
+``leak_guard``, fails a test that leaves either), and the run's hang timeout (``--hang-timeout``: a
+process in which no test makes progress for that long dumps its stacks and exits 1).
 
 A non-daemon thread keeps its process alive at exit (the interpreter joins it), a live child process
 outlives the test and competes for the cores, and a zombie child is one nobody waited for; under
@@ -13,6 +14,7 @@ installed, else they are not checked.
 from __future__ import annotations
 
 import faulthandler
+import math
 import os
 import signal
 import sys
@@ -147,68 +149,106 @@ def reap(kids: list[Child]) -> None:
             continue
 
 
-# ---------------------------------------------------------------------------- session budget
-_budget_file = None
-
-
-def arm_session_budget(seconds: float) -> None:
-    """After ``seconds``, dump every thread's stack to stderr and end this process with exit code 1.
+# ---------------------------------------------------------------------------- hang timeout
+class HangWatchdog:
+    """Past ``seconds`` without progress, dump every thread's stack to stderr and end this process with
+    exit code 1; every :meth:`progress` starts the wait afresh. So a run that keeps finishing tests is
+    never ended however slow the machine makes it, while one stuck in one place is.
 
     faulthandler's watchdog is a C thread that needs no GIL, so it also ends a process stuck in C code
     that holds the GIL (where pytest-timeout's thread and signal methods never get to run) and one
     stuck at exit. The dump goes to a copy of stderr taken now, outside pytest's output capture. Only
     one such watchdog exists per process: pytest's ``faulthandler_timeout`` would replace it."""
-    global _budget_file
-    if _budget_file is None:
-        _budget_file = os.fdopen(os.dup(sys.__stderr__.fileno()), "w")
-    faulthandler.dump_traceback_later(seconds, exit=True, file=_budget_file)
+
+    #: progress closer than this to the last re-arm does not re-arm (each re-arm starts a C thread)
+    EVERY_S = 0.5
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.file = os.fdopen(os.dup(sys.__stderr__.fileno()), "w")
+        self.armed_at = -math.inf
+
+    def progress(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self.armed_at >= self.EVERY_S:
+            faulthandler.dump_traceback_later(self.seconds, exit=True, file=self.file)
+            self.armed_at = now
+
+    def stop(self) -> None:
+        faulthandler.cancel_dump_traceback_later()
 
 
-def disarm_session_budget() -> None:
-    faulthandler.cancel_dump_traceback_later()
-
-
-# ------------------------------------------------------------------------- the plugin's hooks
-SESSION_DEADLINE = pytest.StashKey[float]()  # time.time() at which --session-budget runs out
+#: this process's watchdog (faulthandler has one per process), armed by --hang-timeout
+_watchdog: HangWatchdog | None = None
 
 
 def pytest_addoption(parser):
     group = parser.getgroup("spec", "course spec")
-    group.addoption("--session-budget", type=float, default=None, metavar="SECONDS",
-                    help="past SECONDS, every process of the run (xdist workers a little earlier) dumps "
-                         "its threads' stacks to stderr and exits 1: a hang becomes a failure")
+    group.addoption("--hang-timeout", type=float, default=None, metavar="SECONDS",
+                    help="a process of the run (the xdist controller or a worker) in which no test makes "
+                         "progress for SECONDS dumps its threads' stacks to stderr and exits 1: a hang "
+                         "becomes a failure, a slow run that keeps finishing tests never does")
 
 
 def pytest_configure(config):
-    budget = config.getoption("session_budget")
-    if budget is not None:
-        if budget <= 0:
-            raise pytest.UsageError(f"--session-budget {budget:g}: give a positive number of seconds")
-        if float(config.getini("faulthandler_timeout") or 0) > 0:
-            raise pytest.UsageError("--session-budget and faulthandler_timeout both need faulthandler's "
-                                    "one watchdog: use one of them")
-        if hasattr(config, "workerinput"):
-            # the controller's deadline, less a margin: a stuck worker's stacks come before the controller's
-            deadline = config.workerinput.get("spec_session_deadline", time.time() + budget)
-            arm_session_budget(max(1.0, deadline - min(10.0, budget / 10) - time.time()))
-        else:
-            config.stash[SESSION_DEADLINE] = time.time() + budget
-            arm_session_budget(budget)
+    global _watchdog
+    seconds = config.getoption("hang_timeout")
+    if seconds is None:
+        return
+    if seconds <= 0:
+        raise pytest.UsageError(f"--hang-timeout {seconds:g}: give a positive number of seconds")
+    if float(config.getini("faulthandler_timeout") or 0) > 0:
+        raise pytest.UsageError("--hang-timeout and faulthandler_timeout both need faulthandler's "
+                                "one watchdog: use one of them")
+    # an xdist controller waits a little longer than its workers: a stuck worker's stacks come first,
+    # and the report of its crash (progress for the controller) before the controller's own deadline
+    controller = not hasattr(config, "workerinput") and bool(getattr(config.option, "numprocesses", None))
+    _watchdog = HangWatchdog(seconds + (min(30.0, max(2.0, seconds / 10)) if controller else 0.0))
+    _watchdog.progress(force=True)
+
+
+def _progress(force: bool = False) -> None:
+    if _watchdog is not None:
+        _watchdog.progress(force)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session):
+    _progress(force=True)
 
 
 @pytest.hookimpl(optionalhook=True)
-def pytest_configure_node(node):
-    """xdist: a worker (a replacement included) ends at the controller's deadline, not its own."""
-    deadline = node.config.stash.get(SESSION_DEADLINE, None)
-    if deadline is not None:
-        node.workerinput["spec_session_deadline"] = deadline
+def pytest_testnodeready(node):
+    """xdist's controller: a worker that has started is progress (on a busy machine a worker's start,
+    importing torch & co, takes a while)."""
+    _progress(force=True)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+    """xdist's controller: a worker that has collected is progress."""
+    _progress(force=True)
+
+
+def pytest_runtest_logreport(report):
+    """Each phase of each test that finishes is progress (in xdist's controller: reported by any worker)."""
+    _progress()
+
+
+def pytest_runtest_logfinish(nodeid, location):
+    _progress()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session):
+    _progress(force=True)   # the process now has SECONDS to exit
 
 
 def pytest_report_header(config):
-    budget = config.getoption("session_budget")
-    if budget is not None:
-        return [f"session budget: {budget:g} s (past it every process dumps its stacks, "
-                f"'Timeout (h:mm:ss)!', and exits 1)"]
+    seconds = config.getoption("hang_timeout")
+    if seconds is not None:
+        return [f"hang timeout: {seconds:g} s without a test making progress (then every process dumps its "
+                f"stacks, 'Timeout (h:mm:ss)!', and exits 1; a slow run that progresses goes on)"]
     return []
 
 

@@ -82,8 +82,8 @@ def pytest_addoption(parser):
                     help="a TOML file mapping the implementation's own names onto the interface, one line each: "
                          f"their_name = \"interface_name\" (else ${implementation.ALIAS_ENV_VAR})")
     group.addoption("--notebook-budget", type=float, default=None, metavar="SECONDS",
-                    help="time budget of a notebook implementation's cells, apart from the tests' timeouts "
-                         "(default 120)")
+                    help="CPU budget of a notebook implementation's cells (their CPU seconds; the wall clock "
+                         "bounds only a hang, at 10 times it), apart from the tests' limits (default 120)")
     group.addoption("--exercise-first-failure", action="store_true", default=False,
                     help="once a test of an exercise fails, skip the exercise's other tests (all-or-nothing: it "
                          "is lost already); for runs that only need each exercise's status")
@@ -244,7 +244,7 @@ def _raised_by_the_spec(excinfo) -> bool:
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session):
     """Load the implementation under test once, after collection and before the first test, so that
-    a notebook's cells run under their own time budget, not inside the first test's timeout."""
+    a notebook's cells run under their own budget, not inside the first test's limits."""
     if any("impl" in getattr(item, "fixturenames", ()) for item in session.items):
         session.config.stash[LOADED] = _load_implementation(session.config)
 

@@ -9,14 +9,46 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+#: CPU seconds a spec run (and what it starts) may use; the wall clock only bounds a hang, at WALL_FACTOR x
 TIMEOUT_S = 300
+WALL_FACTOR = 10
+
+
+def run_limited(command: list[str], *, cpu_seconds: float = TIMEOUT_S, **popen) -> subprocess.CompletedProcess:
+    """``subprocess.run(command, capture_output=True, text=True, **popen)``, ended (TimeoutExpired) once
+    the process and its children have used ``cpu_seconds`` of CPU, or after WALL_FACTOR times that by
+    the wall clock (a hang): a busy machine makes a run slower, never a failure."""
+    from grader.judge.sandbox import tree_cpu_seconds
+
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(command, stdout=out, stderr=err, text=True, start_new_session=True, **popen)
+        deadline = time.monotonic() + WALL_FACTOR * cpu_seconds
+        try:
+            while True:
+                try:
+                    process.wait(timeout=0.5)
+                    break
+                except subprocess.TimeoutExpired:
+                    if tree_cpu_seconds(process.pid) > cpu_seconds or time.monotonic() > deadline:
+                        raise
+        except BaseException:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except OSError:
+                process.kill()
+            process.wait()
+            raise
+        out.seek(0), err.seek(0)
+        return subprocess.CompletedProcess(command, process.returncode, out.read(), err.read())
 
 
 def run_spec(*args: str, paths: tuple[str, ...] = ("spec",), impl: str | None = None
@@ -33,8 +65,7 @@ def run_spec(*args: str, paths: tuple[str, ...] = ("spec",), impl: str | None = 
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("PYTEST_", "SPEC_IMPL")) or k == "PYTEST_THEME"}
         env["OMP_NUM_THREADS"] = "1"   # beside the xdist workers: no oversubscribed (spinning) threads
-        process = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
-                                 timeout=TIMEOUT_S)
+        process = run_limited(command, cwd=ROOT, env=env)
         if not report_path.exists():
             raise RuntimeError(f"the spec run wrote no report (exit {process.returncode}):\n"
                                f"{process.stdout[-3000:]}\n{process.stderr[-3000:]}")
@@ -57,14 +88,16 @@ def collect_spec() -> tuple[frozenset, tuple]:
 # One process imports the heavy libraries once, then forks a fresh child per run: each child runs
 # pytest.main on its own (a fresh import of its implementation, its own plugins and options) without
 # paying the 3-4 s of importing torch, numpy, scipy, sympy and sklearn again. Up to ``jobs`` children
-# run side by side; one that outlives its ``timeout`` is killed with everything it started (its own
-# process group). Each finished run is reported at once, one JSON line on stdout.
+# run side by side; one whose processes use more than its ``timeout`` of CPU seconds (or that outlives
+# WALL_FACTOR times it, a hang) is killed with everything it started (its own process group). Each
+# finished run is reported at once, one JSON line on stdout.
 _FORK_SERVER = r"""
 import json, os, signal, sys, time
 import pytest
 import grader.judge.warm  # noqa: F401 - the judge's libraries and pytest's plugins, imported once before the forks
+from grader.judge.sandbox import tree_cpu_seconds
 batch = json.loads(sys.stdin.read())
-runs, jobs, timeout = batch["runs"], max(1, batch["jobs"]), batch["timeout"]
+runs, jobs, timeout, wall_factor = batch["runs"], max(1, batch["jobs"]), batch["timeout"], batch["wall_factor"]
 
 def start(run):
     pid = os.fork()
@@ -87,16 +120,18 @@ def start(run):
     return pid
 
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))   # a terminated server ends its runs first
-running, queue = {}, list(range(len(runs)))   # pid -> (run index, deadline, killed)
+running, queue = {}, list(range(len(runs)))   # pid -> (run index, CPU limit, wall deadline, killed)
+looked = 0.0
 try:
     while queue or running:
         while queue and len(running) < jobs:
             i = queue.pop(0)
             seconds = runs[i].get("timeout") or timeout
-            running[start(runs[i])] = (i, time.monotonic() + seconds if seconds else None, False)
+            running[start(runs[i])] = (i, seconds, time.monotonic() + wall_factor * seconds if seconds else None,
+                                       False)
         pid, status = os.waitpid(-1, os.WNOHANG)
         if pid:
-            i, _, killed = running.pop(pid)
+            i, _, _, killed = running.pop(pid)
             try:
                 os.killpg(pid, signal.SIGKILL)   # whatever the run left behind
             except OSError:
@@ -105,13 +140,15 @@ try:
                   flush=True)
             continue
         now = time.monotonic()
-        for pid, (i, deadline, killed) in list(running.items()):
-            if deadline is not None and now > deadline and not killed:
+        look, looked = now - looked > 0.5, looked if now - looked <= 0.5 else now
+        for pid, (i, seconds, deadline, killed) in list(running.items()):
+            over = deadline is not None and (now > deadline or (look and tree_cpu_seconds(pid) > seconds))
+            if over and not killed:
                 try:
                     os.killpg(pid, signal.SIGKILL)
                 except OSError:
                     os.kill(pid, signal.SIGKILL)
-                running[pid] = (i, deadline, True)
+                running[pid] = (i, seconds, deadline, True)
         time.sleep(0.02)
 finally:
     for pid in running:
@@ -136,8 +173,8 @@ def fork_runs(runs: list[dict], *, env: dict[str, str], jobs: int = 1, timeout: 
     """``pytest.main(run["args"])`` for each run (a dict: "args", "output" the file its stdout and
     stderr go to, optionally "path" folders put first on sys.path and "env" variables set), each in a
     child forked from one process that imported the heavy libraries once, ``jobs`` at a time, each
-    killed after ``timeout`` seconds (or the run's own "timeout"). Yields (run index, exit code, timed
-    out) as runs finish."""
+    killed once its processes have used ``timeout`` CPU seconds (or the run's own "timeout"), or after
+    WALL_FACTOR times that by the wall clock. Yields (run index, exit code, timed out) as runs finish."""
     process = subprocess.Popen([sys.executable, "-c", _FORK_SERVER], cwd=ROOT, env=env, text=True,
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                preexec_fn=(lambda: os.nice(nice)) if nice else None)
@@ -145,7 +182,8 @@ def fork_runs(runs: list[dict], *, env: dict[str, str], jobs: int = 1, timeout: 
         stderr_reader = threading.Thread(target=lambda: shutil.copyfileobj(process.stderr, errors), daemon=True)
         stderr_reader.start()
         try:
-            process.stdin.write(json.dumps({"runs": runs, "jobs": jobs, "timeout": timeout}))
+            process.stdin.write(json.dumps({"runs": runs, "jobs": jobs, "timeout": timeout,
+                                            "wall_factor": WALL_FACTOR}))
             process.stdin.close()
             done = 0
             for line in process.stdout:

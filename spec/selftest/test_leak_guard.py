@@ -1,4 +1,4 @@
-"""The leak guard (conftest.py's autouse ``leak_guard``, spec/plugins/leaks.py) and the session budget: run
+"""The leak guard (conftest.py's autouse ``leak_guard``, spec/plugins/leaks.py) and the hang timeout: run
 pytest with the spec's plugin on small test files, in a separate process, and read the outcomes."""
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def run_pytest(tmp_path, source: str, *args: str, timeout: float = 120, workers:
 
 @pytest.fixture(scope="module")
 def leaky(tmp_path_factory):
-    return run_pytest(tmp_path_factory.mktemp("leaky"), LEAKY, "--session-budget=120", "-v")
+    return run_pytest(tmp_path_factory.mktemp("leaky"), LEAKY, "--hang-timeout=120", "-v")
 
 
 def test_a_leaked_non_daemon_thread_fails_its_test(leaky):
@@ -130,33 +130,69 @@ def test_the_run_reports_the_leaks_and_exits(leaky):
     outcomes, process = leaky
     assert len(outcomes) == 6, process.stdout[-3000:]
     assert process.returncode == 1, f"exit code {process.returncode}: the leaks are failures"
-    assert "session budget: 120 s" in process.stdout, "the header announces the budget (which did not expire)"
+    assert "hang timeout: 120 s" in process.stdout, "the header announces the hang timeout (which did not expire)"
 
 
 @pytest.mark.parametrize("workers", [0, pytest.param(2, marks=pytest.mark.slow)], ids=["plain", "xdist"])
-def test_session_budget_ends_a_hung_run_with_every_stack(tmp_path, workers):
+def test_hang_timeout_ends_a_run_stuck_in_one_place_with_every_stack(tmp_path, workers):
     """A test stuck where no per-test timeout reaches (here: a wait with signals blocked) ends the run
-    at the session budget, exit code 1, with the stuck thread's stack on stderr (under xdist the stuck
-    worker's, a little before the controller's)."""
+    once nothing has progressed for the hang timeout, exit code 1, with the stuck thread's stack on
+    stderr (under xdist the stuck worker's, a little before the controller's). The tests that
+    finished before it count as progress: the wait is from the last of them, not from the start."""
     source = '''
         import signal
         import threading
+        import time
+
+
+        def test_a_first_test_that_takes_its_time():
+            time.sleep(SECONDS * 0.6)
 
 
         def test_hangs():
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGALRM})
             threading.Event().wait()
         '''
+    seconds = 20 if workers else 2   # under xdist: time for the workers to start, even on a busy machine
     started = time.monotonic()
-    budget = 20 if workers else 3   # under xdist: time for the workers to start, even on a busy machine
-    _, process = run_pytest(tmp_path, source, f"--session-budget={budget}", timeout=60, workers=workers)
-    assert time.monotonic() - started < budget + 40
+    _, process = run_pytest(tmp_path, source.replace("SECONDS", str(seconds)), f"--hang-timeout={seconds}",
+                            timeout=90, workers=workers)
+    elapsed = time.monotonic() - started
     assert process.returncode == 1, process.stdout[-2000:] + process.stderr[-2000:]
     output = process.stdout + process.stderr
-    assert f"Timeout (0:00:{budget:02d})!" in output, output[-3000:]
+    assert f"Timeout (0:00:{seconds:02d})!" in output, output[-3000:]
     assert "in test_hangs" in output, output[-3000:]
+    assert elapsed < 2 * seconds + 60, f"{elapsed:.0f} s"
+    if not workers:
+        assert elapsed > 1.5 * seconds, f"{elapsed:.1f} s: the first test's progress re-armed the watchdog"
 
 
-def test_session_budget_must_be_positive(tmp_path):
-    _, process = run_pytest(tmp_path, "def test_nothing():\n    pass\n", "--session-budget=0")
+@pytest.mark.parametrize("workers", [0, pytest.param(2, marks=pytest.mark.slow)], ids=["plain", "xdist"])
+def test_a_slow_run_that_keeps_progressing_is_never_ended(tmp_path, workers):
+    """Every test here is slow and the whole run takes several times the hang timeout, as on a busy
+    machine, but no process goes the hang timeout without a test finishing: the run passes (a session
+    budget of the same length would have ended it)."""
+    seconds = 30 if workers else 2   # under xdist: longer than a worker's start on a busy machine
+    count = 6 if workers else 4
+    source = f'''
+        import time
+
+        import pytest
+
+
+        @pytest.mark.parametrize("step", range({count}))
+        def test_slow_step(step):
+            time.sleep({seconds * 0.45})
+        '''
+    started = time.monotonic()
+    outcomes, process = run_pytest(tmp_path, source, f"--hang-timeout={seconds}", timeout=120, workers=workers)
+    elapsed = time.monotonic() - started
+    assert process.returncode == 0, process.stdout[-2000:] + process.stderr[-2000:]
+    assert len(outcomes) == count and all(o == ("passed", "") for o in outcomes.values()), outcomes
+    assert "Timeout (" not in process.stdout + process.stderr
+    assert elapsed > 1.3 * seconds, f"{elapsed:.1f} s: the run outlasted its hang timeout"
+
+
+def test_hang_timeout_must_be_positive(tmp_path):
+    _, process = run_pytest(tmp_path, "def test_nothing():\n    pass\n", "--hang-timeout=0")
     assert process.returncode == 4 and "give a positive number of seconds" in process.stderr, process.stderr

@@ -1,5 +1,5 @@
 """Notebook submissions run cell by cell (grader/sandboxed/notebook.py): in their own folder, magics as IPython
-means them, a failing cell costing only its names, no network, a time budget of their own."""
+means them, a failing cell costing only its names, no network, a CPU budget of their own."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ def test_exploration_cells_are_skipped_and_outputs_ignored(tmp_path):
     assert [c.status for c in report.cells] == ["skipped", "skipped", "ok"] and module.x == 3
 
 
-def test_the_time_budget_stops_a_runaway_cell_and_the_rest(tmp_path):
+def test_the_cpu_budget_stops_a_runaway_cell_and_the_rest(tmp_path):
     path = write(tmp_path, "early = 1", "while True:\n    try:\n        pass\n    except BaseException:\n        pass",
                  "late = 2")
     started = time.monotonic()
@@ -112,7 +112,21 @@ def test_the_time_budget_stops_a_runaway_cell_and_the_rest(tmp_path):
     assert time.monotonic() - started < 15
     assert module.early == 1 and not hasattr(module, "late")
     assert [c.status for c in report.cells] == ["ok", "error", "not run"]
-    assert "time budget of 1 s" in report.cells[1].error
+    assert "CPU budget of 1 CPU seconds" in report.cells[1].error
+
+
+def test_a_cell_that_waits_spends_no_cpu_budget_and_the_wall_clock_bounds_only_a_hang(tmp_path):
+    """The budget counts the notebook's CPU seconds: a cell that sleeps past it (as a busy machine would
+    make a cell take longer) is not interrupted; one that sleeps past WALL_FACTOR times it is."""
+    from grader.sandboxed.notebook import WALL_FACTOR
+
+    path = write(tmp_path, "import time\ntime.sleep(0.6)\nslept = 1", "time.sleep(60)", "late = 2")
+    started = time.monotonic()
+    module, report = run(path, seconds=0.3)
+    assert time.monotonic() - started < 15
+    assert module.slept == 1 and report.cells[0].status == "ok", "twice the budget asleep: no CPU spent"
+    assert report.cells[1].status == "error" and f"hang guard of {0.3 * WALL_FACTOR:g} s" in report.cells[1].error
+    assert report.cells[2].status == "not run"
 
 
 def test_a_cell_that_exits_costs_only_itself(tmp_path):

@@ -331,7 +331,7 @@ HOSTILE_CASES = {
     # raw HTML, an HTML comment, ANSI and XML-forbidden characters
     "copy_solution_notebook": Hostile(HOSTILE / "copy_solution_notebook.py", 0),
     "read_environment": Hostile(HOSTILE / "read_environment.py", 0),
-    "forge_notebook_record": Hostile(HOSTILE / "forge_notebook_record.py", 0, slow=False),
+    "forge_notebook_record": Hostile(HOSTILE / "forge_notebook_record.py", 0),
     # found by a third pass: a wrong answer hidden behind a robustness check that raises "Timeout" or ends
     # the worker, so that the exercise's later (failing) tests would be skipped as lost and count neutral
     "skip_by_robustness": Hostile(HOSTILE / "skip_by_robustness.py", 4, hide_reference=False),

@@ -88,6 +88,7 @@ class Grade:
     selection: tuple = ()
     left_out: list[str] = field(default_factory=list)   # files of the submission's folder not staged, and why
     limits: dict = field(default_factory=dict)   # per test: the submission's CPU seconds, the wall-clock hang guard
+    profile: dict = field(default_factory=dict)  # where the grade's seconds went (see profile())
 
     def exercise_rows(self) -> list[dict]:
         catalogue = load()
@@ -155,6 +156,7 @@ class Grade:
         total = lambda key: sum(s[key] for s in sheets.values())
         return {"target": self.target, "error": self.error, "tampered": self.tampered, "runs": self.runs,
                 "isolation": self.isolation, "left_out": self.left_out, "limits": self.cpu_summary(),
+                "profile": self.profile,
                 "earned": total("earned"), "points": total("points"), "manual_points": total("manual_points"),
                 "robustness": {k: sum(s["robustness"][k] for s in sheets.values()) for k in ("passed", "failed")},
                 "notebook": self.notebook, "sheets": sheets}
@@ -294,6 +296,8 @@ def _run_spec(target: str, records: Path, *, selection, only: Path | None, timeo
                "-p", "no:xdist", "-p", "no:cacheprovider", "-p", "timeout", f"--timeout={wall:g}",
                "--timeout-method=signal", f"--worker-cpu-limit={timeout:g}",
                f"--impl={target}", f"--records={records}",
+               # all-or-nothing: once a points test of an exercise fails, its other tests decide nothing
+               "--exercise-first-failure",
                "-m", "not benchmark" if slow else "not slow and not benchmark",
                *(f"--ignore={p}" for p in NOT_GRADED), *(f"--exercise={s}" for s in selection)]
     if alias:
@@ -553,11 +557,13 @@ def _grade_in(tmp, result, path, catalogue, *, selection, timeout, slow, run_tim
               notebook_budget, hide_reference, budget, fork_judge, runs, own_folder, helpers, wall_timeout) -> None:
     work = Path(tmp) / "work"   # the worker's: the submission's copy, its caches; the judge's records stay apart
     work.mkdir()
+    started = time.time()
     try:
         staged, result.left_out = scratch_copy(path, work / "submission", own_folder=own_folder, helpers=helpers)
     except (StagingError, OSError) as error:
         result.error = f"the submission could not be staged: {error}"
         return
+    result.profile["staging"] = time.time() - started
     target = str(staged)
     if alias:
         alias = str(_copy_alias(alias, work))
@@ -572,12 +578,13 @@ def _grade_in(tmp, result, path, catalogue, *, selection, timeout, slow, run_tim
             break
         result.runs += 1
         records = Path(tmp) / f"records-{result.runs}.jsonl"
-        started = time.perf_counter()
+        started, launched = time.perf_counter(), time.time()
         code = _run_spec(target, records, selection=selection, only=only, timeout=timeout, slow=slow,
                          run_timeout=min(run_timeout, left), alias=alias, notebook_budget=notebook_budget,
                          work=work, hide_reference=hide_reference, fork_judge=fork_judge, runs=runs,
                          wall_timeout=wall_timeout)
         events = _read_records(records)
+        _add_profile(result.profile, events, launched, time.time())
         for event in events:
             if event["event"] == "collected" and event["nodeid"] not in result.tests:
                 known = [e for e in event["exercises"] if isinstance(e, str) and e in catalogue]
@@ -633,6 +640,25 @@ def _grade_in(tmp, result, path, catalogue, *, selection, timeout, slow, run_tim
 def _robustness_line(robust: dict) -> str:
     checked = robust["passed"] + robust["failed"]
     return f"robustness {robust['passed']} / {checked} checks passed (a quality line: no points depend on it)"
+
+
+def _add_profile(profile: dict, events: list[dict], launched: float, ended: float) -> None:
+    """Where one run of the judge spent its seconds, from its records' times (the judge's own clock):
+    its start-up (interpreter, libraries, collection), the worker's start with the submission's load
+    (a notebook's cells among it), the tests, and the judge's end. Summed over the runs of a grade."""
+    times = lambda kind: [e["t"] for e in events if e.get("event") == kind and type(e.get("t")) is float]
+    collected, loaded, finished = times("collected"), times("isolation"), times("finished")
+    starts = {e["nodeid"]: e["t"] for e in events if e.get("event") == "start" and type(e.get("t")) is float}
+    tests = sum(e["t"] - starts[e["nodeid"]] for e in events if e.get("event") == "result"
+                and type(e.get("t")) is float and e.get("nodeid") in starts)
+    parts = {"judge start-up": (collected[0] - launched) if collected else 0.0,
+             "worker start and load": (loaded[0] - collected[-1]) if collected and loaded else 0.0,
+             "tests": tests, "judge end": (ended - finished[-1]) if finished else 0.0, "judge in all": ended - launched}
+    notebook = [e.get("seconds") for e in events if e.get("event") == "notebook"]
+    if notebook and type(notebook[0]) in (int, float):
+        parts["notebook cells"] = float(notebook[0])
+    for name, seconds in parts.items():
+        profile[name] = round(profile.get(name, 0.0) + max(0.0, seconds), 3)
 
 
 def failure_cause(message: str) -> str:
@@ -797,6 +823,8 @@ def main(argv=None) -> int:
                         help='end with the line "Points X/Y" (automatic points), for CI and GitHub Classroom')
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 unless every automatic point of the selection was earned")
+    parser.add_argument("--profile", action="store_true",
+                        help="print where the grade's seconds went (also in grade.json's profile)")
     # ----
     args = parser.parse_args(argv)
     catalogue = load()
@@ -813,7 +841,12 @@ def main(argv=None) -> int:
     alias = str(Path(args.alias).resolve()) if args.alias else None
     result = grade(args.target, selection=tuple(args.exercise), timeout=args.timeout, slow=args.slow, alias=alias,
                    notebook_budget=args.notebook_budget, budget=args.budget, helpers=tuple(args.helpers))
+    writing = time.perf_counter()
     data = write_reports(result, args.out)
+    if args.profile:
+        seconds = {**result.profile, "reports": time.perf_counter() - writing,
+                   "grade in all": time.perf_counter() - started}
+        print("profile: " + ", ".join(f"{name} {value:.1f} s" for name, value in seconds.items()))
     for sheet, info in data["sheets"].items():
         print(f"{sheet:<6} {info['earned']:g} / {info['points']:g} automatic, {info['manual_points']:g} by hand")
     if result.error:

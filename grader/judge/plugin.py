@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from spec.plugins.selection import LOST, _aliases, _exercise_ids, _tier
 from spec.plugins.summary import _failure_text, _property, counted_outcome
 
 WORKER = pytest.StashKey[object]()  # isolated mode: the worker process that runs the implementation
+LAUNCHED = pytest.StashKey[object]()   # a grade's worker, launched before collection (grader/judge/remote.py)
 
 
 def pytest_addoption(parser):
@@ -51,6 +53,13 @@ def pytest_configure(config):
             os.environ[runs.CACHE_ENV] = "off"
     if config.getoption("records") and not hasattr(config, "workerinput"):
         config.pluginmanager.register(RecordsWriter(config.getoption("records"), config), "records-writer")
+        if config.getoption("isolate") and not config.getoption("collectonly"):
+            # a grade's judge: the submission loads in its worker while this process collects the spec
+            from grader.judge import remote
+
+            arguments = _worker_arguments(config)
+            if isinstance(arguments, dict):
+                config.stash[LAUNCHED] = remote.launch(**arguments)
 
 
 def pytest_runtest_setup(item):
@@ -133,6 +142,7 @@ class RecordsWriter:
             pytest.skip(f"not run: an earlier test of {', '.join(sorted(lost))} ran out of time")
 
     def write(self, **event):
+        event.setdefault("t", time.time())   # when: the grade's profile of where its seconds went
         self.handle.write(json.dumps(event) + "\n")
         self.handle.flush()
 
@@ -162,10 +172,21 @@ class RecordsWriter:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, exitstatus):
-        self.write(event="finished", exitstatus=int(exitstatus))   # what follows is the process's exit
+        self.exitstatus = int(exitstatus)
+        self.write(event="finished", exitstatus=self.exitstatus)   # what follows is the process's exit
 
-    def pytest_unconfigure(self):
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(self, config):
         self.handle.close()
+        if getattr(self, "exitstatus", None) is not None and config.getoption("isolate"):
+            # a grade's judge: everything is recorded and the worker is gone (its own unconfigure, run
+            # before this one); the interpreter's teardown of torch & co decides nothing, and costs a second
+            worker = config.stash.get(WORKER, None)
+            if worker is not None:
+                worker.close()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(self.exitstatus)
 
 
 def _start_worker(config) -> tuple:
@@ -175,23 +196,17 @@ def _start_worker(config) -> tuple:
 
     from grader.judge import remote, sandbox
 
-    target = implementation.target_from(config.getoption("impl"))
-    try:
-        _aliases(config)   # a malformed alias file or a missing path: the same one line as in process
-        path = implementation._as_path(target)
-    except implementation.ImplementationNotFound as exc:
-        return None, str(exc)
+    arguments = _worker_arguments(config)
+    if isinstance(arguments, str):
+        return None, arguments
     for name, module in list(sys.modules.items()):
         # the spec's functions (test helpers, loops, asserts) go over by copy: the sandbox holds none of
         # spec/ but its data module (grader/judge/sandbox.py), which is imported there by name
         if name.startswith("spec.") and name not in sandbox.COURSE_MODULES and not name.startswith("spec.plugins"):
             cloudpickle.register_pickle_by_value(module)
-    alias = config.getoption("alias") or os.environ.get(implementation.ALIAS_ENV_VAR)
-    loaded, error, worker = remote.start(
-        str(path) if path is not None else target, alias=str(Path(alias).resolve()) if alias else None,
-        notebook_budget=config.getoption("notebook_budget"), hide_reference=config.getoption("hide_reference"),
-        scratch=Path(config.getoption("worker_dir")) if config.getoption("worker_dir") else None,
-        call_timeout=config.getoption("worker_call_timeout"), test_cpu_seconds=config.getoption("worker_cpu_limit"))
+    launched = config.stash.get(LAUNCHED, None)
+    loaded, error, worker = remote.finish_start(launched if launched is not None else remote.launch(**arguments))
+    target = implementation.target_from(config.getoption("impl"))
     worker.isolation += "; " + limits_text(worker.test_cpu_seconds, _wall_timeout(config), worker.has_cgroup)
     config.stash[WORKER] = worker
     if loaded is not None:
@@ -202,6 +217,22 @@ def _start_worker(config) -> tuple:
         if worker.notebook is not None:
             writer.write(event="notebook", **worker.notebook.as_dict())
     return loaded, error
+
+
+def _worker_arguments(config) -> dict | str:
+    """The worker's arguments for :func:`grader.judge.remote.launch`, or why there can be none."""
+    target = implementation.target_from(config.getoption("impl"))
+    try:
+        _aliases(config)   # a malformed alias file or a missing path: the same one line as in process
+        path = implementation._as_path(target)
+    except implementation.ImplementationNotFound as exc:
+        return str(exc)
+    alias = config.getoption("alias") or os.environ.get(implementation.ALIAS_ENV_VAR)
+    return {"target": str(path) if path is not None else target,
+            "alias": str(Path(alias).resolve()) if alias else None, "notebook_budget": config.getoption("notebook_budget"), "hide_reference": config.getoption("hide_reference"),
+            "scratch": Path(config.getoption("worker_dir")) if config.getoption("worker_dir") else None,
+            "call_timeout": config.getoption("worker_call_timeout"),
+            "test_cpu_seconds": config.getoption("worker_cpu_limit")}
 
 
 def _wall_timeout(config) -> float | None:

@@ -127,6 +127,12 @@ class Worker:
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        """Start the worker's process, which loads the submission (a notebook's cells run there) while
+        this process goes on (the judge collects the spec meanwhile); :meth:`wait_ready` waits for it."""
         if self.starts >= MAX_STARTS:
             raise WorkerCrashed(f"the submission's process was started {self.starts} times and ended each time; "
                                 "no further start in this run")
@@ -165,6 +171,8 @@ class Worker:
                          name="spec-worker-cpu").start()
         threading.Thread(target=self._drain, args=(self.process.stdout,), daemon=True,
                          name="spec-worker-output").start()
+
+    def wait_ready(self) -> None:
         try:   # the load's limit is CPU time (the watcher); the wall clock only bounds a hang
             ready = self._receive(max(READY_TIMEOUT, notebook.WALL_FACTOR * self.load_cpu_seconds))
         except (EOFError, OSError, channel.ChannelError) as exc:
@@ -585,15 +593,37 @@ def start(target: str, *, alias: str | None = None, notebook_budget: float | Non
           ) -> tuple[RemoteImplementation | None, str | None, Worker]:
     """Start a worker on ``target``: (the implementation, or None and why it did not load, the worker).
     ``test_cpu_seconds``: the CPU seconds the submission's processes may use during one test."""
+    return finish_start(launch(target, alias=alias, notebook_budget=notebook_budget, hide_reference=hide_reference,
+                               scratch=scratch, call_timeout=call_timeout, limits=limits,
+                               test_cpu_seconds=test_cpu_seconds))
+
+
+def launch(target: str, *, alias: str | None = None, notebook_budget: float | None = None,
+           hide_reference: bool = False, scratch: Path | None = None, call_timeout: float | None = None,
+           limits: sandbox.Limits | None = None, test_cpu_seconds: float | None = None) -> Worker:
+    """A worker on ``target``, its process started (or the reason it could not be, kept for
+    :func:`finish_start`): the submission loads while the caller goes on."""
     worker = Worker(target, alias=alias, notebook_budget=notebook_budget, hide_reference=hide_reference,
                     scratch=scratch, limits=limits or sandbox.Limits(), call_timeout=call_timeout,
                     test_cpu_seconds=test_cpu_seconds)
-    started = time.perf_counter()
+    worker.launched_at = time.perf_counter()
     try:
-        worker.start()
+        worker.launch()
+    except (WorkerCrashed, channel.ChannelError, EOFError, OSError) as exc:
+        worker.launch_error = exc
+    return worker
+
+
+def finish_start(worker: Worker) -> tuple[RemoteImplementation | None, str | None, Worker]:
+    """Wait for a launched worker to be ready: (the implementation, or None and why it did not load, the
+    worker)."""
+    try:
+        if getattr(worker, "launch_error", None) is not None:
+            raise worker.launch_error
+        worker.wait_ready()
     except (WorkerCrashed, channel.ChannelError, EOFError, OSError) as exc:
         return None, f"the submission's process did not start: {exc}{worker._tail()}", worker
-    worker.ready_seconds = time.perf_counter() - started
+    worker.ready_seconds = time.perf_counter() - worker.launched_at
     if worker.load_error:
         return None, worker.load_error, worker
-    return RemoteImplementation(worker, target), None, worker
+    return RemoteImplementation(worker, worker.target), None, worker

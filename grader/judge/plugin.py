@@ -230,7 +230,8 @@ def _worker_arguments(config) -> dict | str:
     alias = config.getoption("alias") or os.environ.get(implementation.ALIAS_ENV_VAR)
     return {"target": str(path) if path is not None else target,
             "alias": str(Path(alias).resolve()) if alias else None,
-            "notebook_budget": config.getoption("notebook_budget"), "hide_reference": config.getoption("hide_reference"),
+            "notebook_budget": config.getoption("notebook_budget"),
+            "hide_reference": config.getoption("hide_reference"),
             "scratch": Path(config.getoption("worker_dir")) if config.getoption("worker_dir") else None,
             "call_timeout": config.getoption("worker_call_timeout"),
             "test_cpu_seconds": config.getoption("worker_cpu_limit")}

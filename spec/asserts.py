@@ -149,7 +149,7 @@ def assert_tensor(value, what: str, *, shape=None, floating: bool = True) -> Non
         hint = ("Looks like the transpose (the last two axes swapped: rows and columns exchanged?): "
                 if len(shape) >= 2 and found == shape[:-2] + shape[:-3:-1] and found != shape else
                 "Looks like a column squeezed to a vector (a size-1 axis lost: .squeeze(), .ravel() or indexing "
-                "with [:, 0]?): " if found and tuple(s for s in shape if s != 1) == found else "")
+                "with [:, 0]?): " if found != shape and tuple(s for s in shape if s != 1) == found else "")
         raise AssertionError(f"{hint}got shape {found}, but should be {shape} [{what}]")
     if floating and not value.is_floating_point():
         raise AssertionError(f"got dtype {value.dtype}, but should be floating point [{what}]")

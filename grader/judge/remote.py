@@ -576,7 +576,8 @@ class RemoteImplementation:
     def __getattr__(self, name: str):
         if name.startswith("__") or name in implementation.PROBES:
             raise AttributeError(name)
-        implementation.ACCESSED.add(name)
+        if not name.startswith("_"):
+            implementation.ACCESSED.add(name)
         value = self.worker.request("attr_impl", name, judge=self)
         if isinstance(value, Handle) and object.__getattribute__(value, "_callable") and \
                 object.__getattribute__(value, "_type") == "builtins.function":

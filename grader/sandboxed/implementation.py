@@ -196,7 +196,8 @@ class Implementation:
     def __getattr__(self, name: str):
         # an AttributeError subclass, so that tools probing attributes (getattr with a default)
         # see a plain missing attribute, while a test that uses the name fails with this message
-        ACCESSED.add(name)
+        if not name.startswith("_"):   # a tool's probe (IPython's _repr_pretty_), never a name of the interface
+            ACCESSED.add(name)
         own = self._aliases.get(name, name)
         try:
             value = getattr(self._module, own)

@@ -239,9 +239,21 @@ def pytest_runtest_logfinish(nodeid, location):
     _progress()
 
 
+#: the least time a process is given to write its summary and exit once its tests are done (the
+#: interpreter's teardown with torch loaded takes seconds on a busy machine; a hang there still ends)
+EXIT_GRACE_S = 60.0
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session):
-    _progress(force=True)   # the process now has SECONDS to exit
+    _progress(force=True)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    """The tests are done: the process now has max(SECONDS, EXIT_GRACE_S) to exit."""
+    if _watchdog is not None:
+        faulthandler.dump_traceback_later(max(_watchdog.seconds, EXIT_GRACE_S), exit=True, file=_watchdog.file)
 
 
 def pytest_report_header(config):

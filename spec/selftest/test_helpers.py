@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -320,3 +322,34 @@ def test_two_fitting_explanations_name_neither():
     with pytest.raises(AssertionError) as failure:
         assert_close(-expected, expected, "a value", slips={"another slip": -expected})
     assert "Looks like" not in str(failure.value)
+
+
+# ----------------------------------------------------------------------------- whose skip
+@pytest.mark.parametrize("origin, spec_s", [
+    ("pytest", True),                                                   # a skipif mark, evaluated by pytest
+    ("spec/test_catalogue.py", True),                                   # pytest.skip() in a spec test
+    ("spec/selftest/impls/skip_everywhere.py", False),                  # the corpus: a submission
+    ("spec/selftest/notebooks/ex08/ex08_solution.py", False),
+    ("/elsewhere/student/solution.py", False),                          # anybody else's file
+])
+def test_a_skip_counts_as_the_spec_s_only_when_the_spec_raised_it(origin, spec_s):
+    """A skip whose traceback holds no frame outside pytest came from pytest itself (a skip mark the
+    spec set); otherwise the innermost such frame decides, and only the spec's own files may skip."""
+    from _pytest._code.code import Traceback
+
+    from spec.plugins.selection import ROOT, _raised_by_the_spec
+
+    if origin == "pytest":
+        with pytest.raises(pytest.skip.Exception) as info:
+            pytest.skip("no file")
+        # as pytest's skipping plugin raises it for a skipif mark: its own frames only
+        info.traceback = Traceback([e for e in info.traceback if "_pytest" in Path(str(e.path)).parts])
+        assert len(info.traceback) >= 1
+    else:
+        path = origin if origin.startswith("/") else str(ROOT / origin)
+        code = compile("import pytest\ndef f():\n    pytest.skip('x')\n", path, "exec")
+        namespace: dict = {}
+        exec(code, namespace)
+        with pytest.raises(pytest.skip.Exception) as info:
+            namespace["f"]()
+    assert _raised_by_the_spec(info) is spec_s

@@ -831,6 +831,10 @@ def main(argv=None) -> int:
     for pattern in args.exercise:
         if not catalogue.select(pattern):
             parser.error(f"--exercise {pattern}: no catalogue ID is or starts with it")
+    for name in args.helpers:
+        if os.sep in name or name in (".", ".."):
+            parser.error(f"--helpers {name}: give the file's name (it is taken from beside each submission), "
+                         "not a path")
     try:
         is_class = batch.is_class_folder(args.target, package=args.package, class_=args.class_)
     except batch.AmbiguousTarget as exc:

@@ -234,6 +234,16 @@ def test_a_selected_exercise_does_not_report_its_neighbour():
     assert all(t.exercises == ["dl-a1.q2b"] for t in result.tests.values()), "a shared test reports q2b only"
 
 
+@pytest.mark.parametrize("helper", ["/course/test_utils.py", "utils/test_utils.py", "..", "."])
+def test_a_helper_given_as_a_path_is_a_usage_error(tmp_path, helper, capsys):
+    """--helpers names a file taken from beside each submission: a path would stage nothing, silently."""
+    (tmp_path / "a.py").write_text("", encoding="utf-8")
+    with pytest.raises(SystemExit) as exit_:
+        main([str(tmp_path / "a.py"), "--out", str(tmp_path / "out"), "--helpers", helper])
+    assert exit_.value.code == 2 and f"--helpers {helper}: give the file's name" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_malformed_records_are_ignored_never_a_crash(tmp_path):
     from grader.judge.grade import _read_records
 

@@ -229,8 +229,9 @@ def pytest_runtest_makereport(item, call):
 def _raised_by_the_spec(excinfo) -> bool:
     """Whether the innermost frame outside pytest's own code that raised belongs to the spec."""
     import _pytest
+    import pluggy
 
-    internals = (Path(_pytest.__file__).parent, Path(pytest.__file__).parent)
+    internals = (Path(_pytest.__file__).parent, Path(pytest.__file__).parent, Path(pluggy.__file__).parent)
     frames = [Path(str(entry.path)) for entry in excinfo.traceback]
     ours = [f for f in frames if not any(root in f.parents for root in internals)]
     corpus = (SPEC_DIR / "selftest" / "impls", SPEC_DIR / "selftest" / "notebooks")   # submissions, not spec

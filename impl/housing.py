@@ -31,9 +31,16 @@ def train_housing(x=None, y=None, *, hidden: int = 20, epochs: int = 15, lr: flo
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.2, random_state=seed)
     mean, std = x_tr.mean(0), x_tr.std(0) + 1e-12
     y_mean, y_std = y_tr.mean(), y_tr.std() + 1e-12
+    return _fit_standardised((x_tr - mean) / std, (x_te - mean) / std, (y_tr - y_mean) / y_std,
+                             (y_te - y_mean) / y_std, hidden=hidden, epochs=epochs, lr=lr, batch_size=batch_size,
+                             seed=seed)
+
+
+def _fit_standardised(x_tr, x_te, y_tr, y_te, *, hidden: int, epochs: int, lr: float, batch_size: int,
+                     seed: int) -> HousingRun:
+    """The training of :func:`train_housing` on splits already standardised (float64 arrays)."""
     as_t = lambda a: torch.tensor(a, dtype=torch.float32)
-    x_tr, x_te = as_t((x_tr - mean) / std), as_t((x_te - mean) / std)
-    y_tr, y_te = as_t((y_tr - y_mean) / y_std), as_t((y_te - y_mean) / y_std)
+    x_tr, x_te, y_tr, y_te = as_t(x_tr), as_t(x_te), as_t(y_tr), as_t(y_te)
     g = torch.Generator().manual_seed(seed)
     d = x_tr.shape[1]
     params = {"W1": torch.randn(hidden, d, generator=g) / d**0.5, "b1": torch.zeros(hidden),

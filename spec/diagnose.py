@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+import torch
 
 from spec.tolerances import TOLERANCES, Tolerance
 
@@ -68,15 +69,9 @@ def diagnose(got, expected, tol: Tolerance, *, slips: Mapping[str, object] | Non
             continue
     fitting = [says for says, value in {**declared, **candidates(expected, count=count)}.items()
                if _fits(got, value, expected, tol)]
-    single = TOLERANCES[_float32()]
+    single = TOLERANCES[torch.float32]
     if not fitting and tol.rtol < single.rtol and got.shape == expected.shape and \
             np.allclose(got, expected, rtol=single.rtol, atol=single.atol):
         fitting = ["the expected value to float32's precision only (computed in float32 somewhere: a "
                    "float32 tensor or constant on the way?)"]
     return fitting[0] if len(fitting) == 1 else None
-
-
-def _float32():
-    import torch
-
-    return torch.float32

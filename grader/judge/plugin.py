@@ -196,16 +196,18 @@ def _start_worker(config) -> tuple:
 
     from grader.judge import remote, sandbox
 
-    arguments = _worker_arguments(config)
-    if isinstance(arguments, str):
-        return None, arguments
+    launched = config.stash.get(LAUNCHED, None)   # launched at configure, where a grade's judge could
+    if launched is None:
+        arguments = _worker_arguments(config)
+        if isinstance(arguments, str):
+            return None, arguments
+        launched = remote.launch(**arguments)
     for name, module in list(sys.modules.items()):
         # the spec's functions (test helpers, loops, asserts) go over by copy: the sandbox holds none of
         # spec/ but its data module (grader/judge/sandbox.py), which is imported there by name
         if name.startswith("spec.") and name not in sandbox.COURSE_MODULES and not name.startswith("spec.plugins"):
             cloudpickle.register_pickle_by_value(module)
-    launched = config.stash.get(LAUNCHED, None)
-    loaded, error, worker = remote.finish_start(launched if launched is not None else remote.launch(**arguments))
+    loaded, error, worker = remote.finish_start(launched)
     target = implementation.target_from(config.getoption("impl"))
     worker.isolation += "; " + limits_text(worker.test_cpu_seconds, _wall_timeout(config), worker.has_cgroup)
     config.stash[WORKER] = worker

@@ -295,6 +295,9 @@ def _run_spec(target: str, records: Path, *, selection, only: Path | None, timeo
                *(["--hide-reference"] if hide_reference else []), *graded_paths(selection), "-q", "-p", "no:randomly",
                "-p", "no:xdist", "-p", "no:cacheprovider", "-p", "timeout", f"--timeout={wall:g}",
                "--timeout-method=signal", f"--worker-cpu-limit={timeout:g}",
+               # a failure's record is its message (and the student's lines, in its notes): the log keeps
+               # Python's own traceback, without pytest's source excerpts (which parse the module per failure)
+               "--tb=native",
                f"--impl={target}", f"--records={records}",
                # all-or-nothing: once a points test of an exercise fails, its other tests decide nothing
                "--exercise-first-failure",
@@ -307,6 +310,9 @@ def _run_spec(target: str, records: Path, *, selection, only: Path | None, timeo
     if only is not None:
         command.append(f"--only-nodeids={only}")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "SPEC_"))}
+    # the judge is trusted code: its bytecode (the spec's, assertion-rewritten) is cached as Python does,
+    # where the checkout is writable; the worker never writes any (grader/judge/sandbox.py)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     if runs is not None:
         env[RUNS_DIR] = runs
     env[CACHE_ENV] = runs_cache()   # before HOME and XDG_CACHE_HOME become the grade's scratch folders

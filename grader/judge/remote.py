@@ -104,6 +104,9 @@ class Worker:
         self.output = bytearray()
         self.output_total = 0
         self.released: list[int] = []
+        # the random state the worker holds as the judge knows it (None: unknown, sent with the next call);
+        # a call sends the judge's state only where it differs, a reply the worker's only where it moved
+        self.rng_held: tuple | None = None
         self.last_exit = ""
         self.cgroup: sandbox.Cgroup | None = None
         self.over_limit = ""          # why the watchdog ended the worker's group, if it did
@@ -138,6 +141,7 @@ class Worker:
                                 "no further start in this run")
         self.starts += 1
         self.generation += 1
+        self.rng_held = None
         self.over_limit = ""
         with self._cpu_lock:
             self.ready, self.test_base, self.last_cpu = False, None, 0.0
@@ -319,7 +323,10 @@ class Worker:
         buffer = io.BytesIO()
         pickler = _Pickler(buffer, self, generation, judge)
         released, self.released = self.released, []
-        pickler.dump({"op": op, "target": target, "args": args, "kwargs": kwargs, "ctx": _context(),
+        now = _rng_now()
+        ctx = _context(None if self.rng_held is not None and _same_rng(now, self.rng_held) else now)
+        self.rng_held = None   # unknown until the reply is read
+        pickler.dump({"op": op, "target": target, "args": args, "kwargs": kwargs, "ctx": ctx,
                       "release": released})
         try:
             channel.send(self.send_fd, buffer.getvalue())
@@ -340,6 +347,7 @@ class Worker:
         try:
             if "ctx" in reply:
                 _apply_context(reply["ctx"])
+                self.rng_held = _rng_now()   # the worker's, moved or not: the same as the judge's now
             seen = reply.get("seen", [])
             if type(seen) is list and all(type(name) is str for name in seen):
                 rules.note_seen(seen)   # what the sheet's "use ..." rules observed in the worker
@@ -386,17 +394,36 @@ class _Pickler(cloudpickle.CloudPickler):
         return None
 
 
-def _context() -> dict:
-    version, keys, gauss = random.getstate()
-    return {"rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
-                    "random": (version, keys, gauss)},
-            "dtype": str(torch.get_default_dtype()).removeprefix("torch."), "grad": torch.is_grad_enabled(),
-            "rules": rules.active()}
+def _rng_now() -> tuple:
+    """The judge's random state: torch's, numpy's global one, Python's."""
+    return torch.get_rng_state(), np.random.get_state(), random.getstate()
+
+
+def _same_rng(a: tuple, b: tuple) -> bool:
+    return bool(torch.equal(a[0], b[0])) and a[1][2:] == b[1][2:] and np.array_equal(a[1][1], b[1][1]) \
+        and a[2] == b[2]
+
+
+def _context(rng: tuple | None) -> dict:
+    """What a call runs under; ``rng`` the random state to continue from, None where the worker holds
+    it already (the state its last reply left, which the judge has not moved since)."""
+    ctx = {"dtype": str(torch.get_default_dtype()).removeprefix("torch."), "grad": torch.is_grad_enabled(),
+           "rules": rules.active()}
+    if rng is not None:
+        torch_state, numpy_state, (version, keys, gauss) = rng
+        ctx["rng"] = {"torch": torch_state, "numpy": numpy_state, "random": (version, keys, gauss)}
+    return ctx
 
 
 def _apply_context(ctx) -> None:
-    """Continue from the random state the call left, after checking it is one."""
+    """Continue from the random state the call left, after checking it is one (a reply without one:
+    the call drew no random number, the judge's state is the worker's)."""
     tree = wire.from_wire(ctx, lambda info: None)
+    if type(tree) is not dict:
+        raise channel.ChannelError("the worker's context is malformed")
+    if "rng" not in tree:
+        return
+    tree = tree["rng"]
     state = tree["torch"]
     current = torch.get_rng_state()
     if type(state) is not torch.Tensor or state.dtype != torch.uint8 or state.shape != current.shape:
@@ -406,11 +433,11 @@ def _apply_context(ctx) -> None:
             or type(pos) is not int or not 0 <= pos <= 624 or has_gauss not in (0, 1) or type(cached) is not float:
         raise channel.ChannelError("the worker's numpy random state is malformed")
     words = tree["random"]
-    if type(words) is not list or len(words) != 625 or any(type(w) is not int or not 0 <= w < 2**32 for w in words):
+    if type(words) is not np.ndarray or words.dtype != np.uint32 or words.shape != (625,) or words[624] > 624:
         raise channel.ChannelError("the worker's random state is malformed")
     torch.set_rng_state(state)
     np.random.set_state((name, keys, pos, has_gauss, cached))
-    random.setstate((3, tuple(words), None))
+    random.setstate((3, tuple(words.tolist()), None))
 
 
 def _apply_change(leaf, state, what: str) -> None:

@@ -1,27 +1,70 @@
 """The judge's half of the channel (grader/sandboxed/channel.py holds the framing and the worker's
-half): a reply of the worker is read by torch's weights-only unpickler and validated type by type
-into the judge's own objects. Nothing the worker sends is trusted: a reply that is not data of the
-agreed shapes is a :class:`ChannelError`.
+half): a reply of the worker is parsed as JSON (the standard library's parser builds only plain
+types), its tensor entries are rebuilt from the bytes that follow, each checked against its dtype and
+shape, and the tree is validated type by type into the judge's own objects. Nothing the worker sends is
+trusted: a reply that is not data of the agreed shapes is a :class:`ChannelError`.
 """
 
 from __future__ import annotations
 
-import io
+import json
+import math
 
 import numpy as np
 import torch
 
-from grader.sandboxed.channel import MARK, MAX_DEPTH, MAX_FRAME, NUMERIC_KINDS, TORCH_LAYERS, ChannelError
+from grader.sandboxed.channel import (BLOB, JSON_HEADER, MARK, MAX_DEPTH, MAX_FRAME, NUMERIC_KINDS, TENSOR_DTYPES,
+                                      TORCH_LAYERS, ChannelError)
 
 PLAIN = (type(None), bool, int, float, str)
+TENSOR_ENTRY = {BLOB, "dtype", "shape", "grad"}
 
 
 def load(payload: bytes):
-    """Read a reply: torch's weights-only unpickler builds tensors, primitives and containers only."""
+    """Read a reply: JSON, whose tensor entries take their bytes, in order, from what follows it; every
+    byte after the JSON belongs to exactly one tensor."""
     try:
-        return torch.load(io.BytesIO(payload), weights_only=True, map_location="cpu")
-    except Exception as exc:
+        if len(payload) < JSON_HEADER.size:
+            raise ValueError("the reply is shorter than its header")
+        size = JSON_HEADER.unpack_from(payload)[0]
+        start = JSON_HEADER.size + size
+        if start > len(payload):
+            raise ValueError("the reply is shorter than its JSON")
+        blobs = np.frombuffer(payload, dtype=np.uint8, offset=start)
+        cursor = [0]
+        tree = json.loads(payload[JSON_HEADER.size:start].decode("utf-8"),
+                          object_hook=lambda entry: _tensor_entry(entry, blobs, cursor))
+        if cursor[0] != len(blobs):
+            raise ValueError(f"{len(blobs) - cursor[0]} bytes of the reply belong to no tensor")
+        return tree
+    except ChannelError:
+        raise
+    except Exception as exc:   # RecursionError and MemoryError included: nothing of a reply gets past here
         raise ChannelError(f"the worker's reply does not decode as data: {type(exc).__name__}: {exc}"[:500]) from None
+
+
+def _tensor_entry(entry: dict, blobs: np.ndarray, cursor: list[int]):
+    """A tensor entry of the JSON as a tensor owning a copy of its bytes (the next ``nbytes`` bytes after
+    the JSON); any other object as it is."""
+    if BLOB not in entry:
+        return entry
+    nbytes, name, shape, grad = entry[BLOB], entry.get("dtype"), entry.get("shape"), entry.get("grad")
+    if set(entry) != TENSOR_ENTRY or type(name) is not str or name not in TENSOR_DTYPES or type(grad) is not bool \
+            or type(shape) is not list or len(shape) > MAX_DEPTH or any(type(n) is not int or n < 0 for n in shape):
+        raise ChannelError("malformed tensor entry in the reply")
+    dtype = TENSOR_DTYPES[name]
+    if type(nbytes) is not int or nbytes != math.prod(shape) * dtype.itemsize or cursor[0] + nbytes > len(blobs):
+        raise ChannelError("a tensor entry of the reply does not match its bytes")
+    if nbytes == 0:
+        tensor = torch.empty(shape, dtype=dtype)
+    else:
+        raw = torch.from_numpy(blobs[cursor[0]:cursor[0] + nbytes].copy())
+        cursor[0] += nbytes
+        tensor = raw.ne(0) if dtype is torch.bool else raw.view(dtype)   # a bool is 0 or 1, whatever was sent
+        tensor = tensor.reshape(shape)
+    if grad and (tensor.is_floating_point() or tensor.is_complex()):
+        tensor.requires_grad_(True)
+    return tensor
 
 
 def from_wire(tree, handle, depth: int = 0):
@@ -36,8 +79,6 @@ def from_wire(tree, handle, depth: int = 0):
         return tree
     if kind is list:
         return [from_wire(v, handle, depth + 1) for v in tree]
-    if kind is tuple:
-        return tuple(from_wire(v, handle, depth + 1) for v in tree)
     if kind is not dict or not isinstance(tree.get(MARK), str):
         raise ChannelError(f"the reply holds a {kind.__name__}, which the channel does not carry")
     mark = tree[MARK]
@@ -160,6 +201,7 @@ def _rebuilt_module(tree, handle, depth) -> torch.nn.Module:
 
 
 _REBUILD = {
+    "tuple": lambda t, h, d: tuple(from_wire(v, h, d + 1) for v in _field(t, "items", list)),
     "module": _rebuilt_module,
     "tensor": _plain_tensor,
     "ndarray": _array,

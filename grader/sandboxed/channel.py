@@ -4,20 +4,24 @@ judged, untrusted): framing and the two encodings.
 * judge -> worker: requests pickled by cloudpickle (the spec's own functions, lambdas, modules and
   optimizers go over by copy). The worker may unpickle anything: it runs untrusted code anyway.
 * worker -> judge: replies as *data only*. The worker turns every result into a tree of plain types
-  (None, bool, int, float, str, list, tuple, plain tensors) with marker dictionaries for the few others
-  (ndarray, numpy scalar, complex, dtype, Size, device, set, dict, handle), and ``torch.save``s it. The
-  judge reads it with ``torch.load(weights_only=True)``, an unpickler that builds nothing but those
-  types and runs no code of the sender's, then validates the tree type by type (:func:`from_wire`).
-  Objects that are not data (a submission's model, a history object, a function) stay in the worker;
-  the judge gets a handle (a number) to reach them.
+  (None, bool, int, float, str, list, plain tensors) with marker dictionaries for the few others
+  (tuple, ndarray, numpy scalar, complex, dtype, Size, device, set, dict, handle), and writes it as
+  JSON followed by the tensors' raw bytes (:func:`dump`). The judge reads it with the standard
+  library's JSON parser, which builds nothing but those plain types, turns each tensor's entry into a
+  tensor of an allowed dtype whose bytes it counts off the frame (grader/judge/wire.py), then validates
+  the tree type by type (``from_wire``). Objects that are not data (a submission's model, a history
+  object, a function) stay in the worker; the judge gets a handle (a number) to reach them.
 
 Each frame is an 8-byte length and the payload; a frame over :data:`MAX_FRAME` bytes, a cut frame or
-one that does not decode is a :class:`ChannelError`, which fails the test that was waiting on it.
+one that does not decode is a :class:`ChannelError`, which fails the test that was waiting on it. A
+payload is a 4-byte length, that many bytes of JSON, then the raw bytes of the tensors in the order
+their entries appear in the JSON (each entry ``{"~blob": nbytes, "dtype": ..., "shape": [...],
+"grad": ...}``), and nothing after them.
 """
 
 from __future__ import annotations
 
-import io
+import json
 import os
 import struct
 
@@ -29,6 +33,12 @@ MAX_DEPTH = 64               # nesting of a reply's containers
 MARK = "~"                   # the key of a marker dictionary (every dict on the wire is one)
 NUMERIC_KINDS = "biufc"      # numpy dtype kinds that cross as raw bytes: bool, ints, floats, complex
 _HEADER = struct.Struct("!Q")
+JSON_HEADER = struct.Struct("!I")
+BLOB = "~blob"               # the key of a tensor's entry in a payload's JSON
+#: the tensor dtypes that cross the channel, by name (their bytes as the worker's machine lays them out)
+TENSOR_DTYPES = {name: getattr(torch, name) for name in (
+    "bool", "uint8", "int8", "int16", "int32", "int64", "float16", "bfloat16", "float32", "float64",
+    "complex64", "complex128")}
 
 
 class ChannelError(Exception):
@@ -83,7 +93,7 @@ def to_wire(value, keep, depth: int = 0):
     if kind is list:
         return [to_wire(v, keep, depth + 1) for v in value]
     if kind is tuple:
-        return tuple(to_wire(v, keep, depth + 1) for v in value)
+        return {MARK: "tuple", "items": [to_wire(v, keep, depth + 1) for v in value]}
     if kind in (dict,) or (isinstance(value, dict) and type(value).__module__ == "collections"):
         items = list(value.items())
         return {MARK: "dict", "keys": [to_wire(k, keep, depth + 1) for k, _ in items],
@@ -152,7 +162,24 @@ def _raw(array: np.ndarray) -> torch.Tensor:
         torch.zeros(0, dtype=torch.uint8)
 
 
-def dump(tree) -> bytes:
-    buffer = io.BytesIO()
-    torch.save(tree, buffer)
-    return buffer.getvalue()
+def dump(message) -> bytes:
+    """A payload: ``message`` (plain data: dicts with string keys, lists, str, numbers, None, and the
+    tensors of trees made by :func:`to_wire`) as JSON, then the tensors' bytes."""
+    blobs: list[bytes] = []
+
+    def tensor(value):
+        if type(value) is not torch.Tensor:
+            raise TypeError(f"a {type(value).__name__} does not cross the channel")
+        name = str(value.dtype).removeprefix("torch.")
+        if name not in TENSOR_DTYPES or value.layout != torch.strided or not value.is_contiguous() or \
+                value.device.type != "cpu":
+            raise TypeError(f"a {name} tensor that is not dense, contiguous and on the CPU does not cross the channel")
+        # a fresh 1-D copy: a contiguous tensor may still carry any stride on a dimension of size 1
+        data = torch.empty(value.numel(), dtype=value.dtype)
+        data.copy_(value.detach().resolve_conj().resolve_neg().reshape(-1))
+        raw = data.view(torch.uint8).numpy().tobytes() if data.numel() else b""
+        blobs.append(raw)
+        return {BLOB: len(raw), "dtype": name, "shape": list(value.shape), "grad": bool(value.requires_grad)}
+
+    text = json.dumps(message, default=tensor, separators=(",", ":")).encode("ascii")
+    return b"".join([JSON_HEADER.pack(len(text)), text, *blobs])

@@ -85,6 +85,8 @@ class Server:
         self.loaded, self.baseline = loaded, baseline
         self.objects: dict[int, object] = {}
         self.next_id = 1
+        self.rng = None     # the random state the last reply reported, and where the call began
+        self.rng_start = None
 
     def keep(self, value) -> int:
         number, self.next_id = self.next_id, self.next_id + 1
@@ -168,9 +170,12 @@ class Server:
 
         rng = ctx.get("rng")
         if rng is not None:
-            torch.set_rng_state(rng["torch"])
-            np.random.set_state(rng["numpy"])
-            random.setstate(rng["random"])
+            self.rng = rng["torch"], tuple(rng["numpy"]), rng["random"]
+        if self.rng is not None:   # the judge's state, or (not sent) the one the last reply reported
+            torch.set_rng_state(self.rng[0])
+            np.random.set_state(self.rng[1])
+            random.setstate(self.rng[2])
+        self.rng_start = self.rng
         torch.set_default_dtype(getattr(torch, ctx.get("dtype", "float32")))
         torch.set_grad_enabled(bool(ctx.get("grad", True)))
         forbidden, observed = ctx.get("rules", ((), ()))
@@ -183,11 +188,15 @@ class Server:
         import numpy as np
         import torch
 
-        name, keys, pos, has_gauss, cached = np.random.get_state()
-        state = {"torch": torch.get_rng_state(), "numpy": [name, keys, pos, has_gauss, cached],
-                 "random": list(random.getstate()[1])}
+        now = torch.get_rng_state(), np.random.get_state(), random.getstate()
+        start, self.rng = self.rng_start, now
         self.baseline.restore()
-        return state
+        if start is not None and torch.equal(now[0], start[0]) and now[1][2:] == start[1][2:] and \
+                np.array_equal(now[1][1], start[1][1]) and now[2] == start[2]:
+            return {}      # the call drew no random number
+        name, keys, pos, has_gauss, cached = now[1]
+        return {"rng": {"torch": now[0], "numpy": [name, keys, pos, has_gauss, cached],
+                        "random": np.array(now[2][1], dtype=np.uint32)}}
 
 
 class _Unpickler(pickle.Unpickler):

@@ -1,0 +1,212 @@
+"""The worker's replies (grader/sandboxed/channel.py writes them, grader/judge/wire.py reads them): every
+tree of data comes back as itself, types kept; a payload that is not data of the agreed shapes is a
+ChannelError and builds nothing; the random state crosses only where it moved, and a test reads the
+same random numbers as in one process."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import struct
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from grader.judge import wire
+from grader.sandboxed import channel
+from grader.sandboxed.channel import BLOB, JSON_HEADER, MARK, ChannelError
+
+DTYPES = sorted(channel.TENSOR_DTYPES)
+
+
+def roundtrip(value):
+    wire.new_reply()
+    return wire.from_wire(wire.load(channel.dump(channel.to_wire(value, lambda obj: 1))), lambda info: info)
+
+
+def same(a, b) -> bool:
+    """Equal values of the same types, all the way down (NaN equal to NaN, -0.0 apart from 0.0)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, torch.Tensor):
+        bits = lambda t: t.detach().reshape(-1).view(torch.uint8) if t.numel() else t.detach().reshape(-1)
+        return a.dtype == b.dtype and a.shape == b.shape and a.requires_grad == b.requires_grad and \
+            torch.equal(bits(a), bits(b))
+    if isinstance(a, np.ndarray):
+        return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+    if type(a) in (list, tuple):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if type(a) is dict:
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    if type(a) is float:
+        return struct.pack("!d", a) == struct.pack("!d", b) or (math.isnan(a) and math.isnan(b))
+    return a == b
+
+
+@st.composite
+def tensors(draw):
+    name = draw(st.sampled_from(DTYPES))
+    shape = draw(st.lists(st.integers(0, 4), max_size=3))
+    dtype = channel.TENSOR_DTYPES[name]
+    raw = draw(st.binary(min_size=math.prod(shape) * dtype.itemsize, max_size=math.prod(shape) * dtype.itemsize))
+    if name == "bool":
+        tensor = torch.tensor(list(raw), dtype=torch.uint8).ne(0).reshape(shape)
+    elif raw:
+        tensor = torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(dtype).reshape(shape).clone()
+    else:
+        tensor = torch.empty(shape, dtype=dtype)
+    if (tensor.is_floating_point() or tensor.is_complex()) and draw(st.booleans()):
+        tensor.requires_grad_(True)
+    return tensor
+
+
+leaves = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_subnormal=True),
+                   st.text(max_size=20), tensors(), st.complex_numbers(allow_nan=False),
+                   st.builds(np.array, st.lists(st.floats(allow_nan=False), max_size=5)),
+                   st.sampled_from([torch.float64, torch.Size([2, 3]), torch.device("cpu"), range(1, 9, 2)]))
+trees = st.recursive(leaves, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.lists(inner, max_size=4).map(tuple),
+    st.dictionaries(st.one_of(st.text(max_size=5), st.integers(-5, 5)), inner, max_size=4)), max_leaves=20)
+
+
+@settings(max_examples=150, deadline=None)
+@given(trees)
+def test_every_tree_of_data_comes_back_as_itself(tree):
+    assert same(roundtrip(tree), tree)
+
+
+@pytest.mark.parametrize("value", [
+    torch.randn(3, dtype=torch.complex64).conj(),           # a conjugate view: the values, resolved
+    -torch.randn(2, 2, dtype=torch.float64).t(),            # transposed: made contiguous by the worker
+    torch.randn(4).expand(3, 4),                            # a zero stride: copied whole
+    torch.tensor(2.5),                                      # 0-d
+    torch.zeros(0, 3, dtype=torch.int64),                   # empty
+    torch.randn(5, 5, dtype=torch.float64)[::3, ::3][:1, :1],   # contiguous, with strides (15, 3)
+    torch.arange(9)[::4][1:2],                              # one element, stride 4
+], ids=["conj", "transposed", "expanded", "0-d", "empty", "size-1 dims strided", "one element strided"])
+def test_tensors_of_every_layout_come_back_with_their_values(value):
+    out = roundtrip(value)
+    assert type(out) is torch.Tensor and out.is_contiguous() and out.dtype == value.dtype
+    assert torch.equal(out, value.resolve_conj().resolve_neg())
+
+
+def payload(text: str, blobs: bytes = b"") -> bytes:
+    data = text.encode()
+    return JSON_HEADER.pack(len(data)) + data + blobs
+
+
+def entry(nbytes, dtype="float64", shape=(1,), grad=False, **extra) -> str:
+    return json.dumps({BLOB: nbytes, "dtype": dtype, "shape": list(shape), "grad": grad, **extra})
+
+
+BAD = {
+    "shorter than the header": b"\x00\x00",
+    "JSON past the end": JSON_HEADER.pack(100) + b"{}",
+    "not UTF-8": JSON_HEADER.pack(2) + b"\xff\xfe",
+    "not JSON": payload("{'a': 1}"),
+    "bytes after the tensors": payload("null", b"\x00"),
+    "an unknown dtype": payload(entry(8, dtype="float8_e4m3fn"), bytes(8)),
+    "a dtype of numpy's name": payload(entry(8, dtype="<f8"), bytes(8)),
+    "bytes short of the shape": payload(entry(8, shape=(2,)), bytes(8)),
+    "a length past the end": payload(entry(16, shape=(2,)), bytes(8)),
+    "a negative length": payload(entry(-8, shape=(1,)), bytes(8)),
+    "a negative dimension": payload(entry(8, shape=(-1, -1)), bytes(8)),
+    "a float dimension": payload(entry(8, shape=(1.0,)), bytes(8)),
+    "a bool dimension": payload(entry(8, shape=(True,)), bytes(8)),
+    "a huge shape": payload(entry(8, shape=(2**62, 2**62)), bytes(8)),
+    "an extra key": payload(entry(8, extra=1), bytes(8)),
+    "grad not a bool": payload(entry(8, grad=1), bytes(8)),
+    "the same bytes twice": payload(f"[{entry(8)}, {entry(8)}]", bytes(8)),
+    "nested past the parser": payload("[" * 100_000 + "]" * 100_000),
+    "an int of 10000 digits": payload("1" * 10_000),
+}
+
+
+@pytest.mark.parametrize("raw", list(BAD.values()), ids=list(BAD))
+def test_a_payload_that_is_not_data_is_refused(raw):
+    with pytest.raises(ChannelError):
+        wire.load(raw)
+
+
+@pytest.mark.parametrize("tree", [
+    {"class": "os.system"},                                  # a dict without a marker
+    {MARK: "pickle", "data": "cos\nsystem"},                 # an unknown marker
+    {MARK: "tensor", "data": [1.0, 2.0], "device": "cpu"},   # a tensor's data that is not a tensor
+    {MARK: "module", "class": "subprocess.Popen", "training": True, "attrs": {MARK: "dict", "keys": [], "values": []},
+     "params": {MARK: "dict", "keys": [], "values": []}, "buffers": {MARK: "dict", "keys": [], "values": []},
+     "modules": {MARK: "dict", "keys": [], "values": []}},  # a "layer" that is not torch's
+    {MARK: "ndarray", "dtype": "O", "shape": [1], "data": None},   # an object array
+])
+def test_a_tree_of_other_shapes_is_refused(tree):
+    wire.new_reply()
+    with pytest.raises(ChannelError):
+        wire.from_wire(wire.load(channel.dump(tree)), lambda info: info)
+
+
+def test_a_bool_tensor_holds_only_zeros_and_ones_whatever_bytes_were_sent():
+    out = wire.load(payload(entry(3, dtype="bool", shape=(3,)), bytes([0, 2, 255])))
+    assert out.dtype == torch.bool and out.tolist() == [False, True, True]
+    assert out.view(torch.uint8).tolist() == [0, 1, 1]
+
+
+def test_the_worker_refuses_what_is_not_a_dense_cpu_tensor_or_data():
+    with pytest.raises(TypeError):
+        channel.dump({"x": torch.zeros(()).expand(10)})      # a zero stride (a 5 GB bomb, made small)
+    with pytest.raises(TypeError):
+        channel.dump({"x": object()})
+
+
+# --------------------------------------------------------------- the random state, through a real worker
+@pytest.fixture(scope="module")
+def reference():
+    from grader.judge import remote
+
+    impl, error, worker = remote.start("impl", call_timeout=120)
+    assert error is None, error
+    yield impl, worker
+    worker.close()
+
+
+def draws(run, rounds: int) -> list:
+    """Alternating draws of the worker (through ``run``) and the judge, from one seed, of each of torch,
+    numpy and random; calls that draw nothing in between."""
+    torch.manual_seed(7), np.random.seed(7), random.seed(7)
+    out = []
+    for index in range(rounds):
+        out.append(run(lambda impl: (torch.rand(2).tolist(), np.random.rand(2).tolist(), random.random())))
+        out.append(run(lambda impl: None))           # draws nothing
+        if index % 2:
+            out.append((torch.rand(1).tolist(), np.random.rand(1).tolist(), random.random()))   # the judge draws
+        out.append(run(lambda impl: None))
+    return out
+
+
+def test_the_random_state_continues_across_the_channel_as_in_one_process(reference):
+    impl, worker = reference
+    remote_draws = draws(impl.run, 5)
+    local_draws = draws(lambda f: f(None), 5)
+    assert remote_draws == local_draws
+
+
+def test_a_call_that_draws_nothing_sends_no_random_state_back(reference, monkeypatch):
+    from grader.judge import remote
+
+    impl, worker = reference
+    applied = []
+    original = remote._apply_context
+
+    def spy(ctx):
+        applied.append("rng" in wire.from_wire(ctx, lambda info: None))
+        original(ctx)
+
+    monkeypatch.setattr(remote, "_apply_context", spy)
+    torch.manual_seed(0)
+    impl.run(lambda impl: None)              # the judge's state crosses; the worker's comes back unmoved
+    impl.run(lambda impl: torch.rand(1))     # moved: it comes back
+    impl.run(lambda impl: None)
+    assert applied == [False, True, False]
+    assert worker.rng_held is not None and remote._same_rng(worker.rng_held, remote._rng_now())

@@ -13,8 +13,17 @@ import math
 import numpy as np
 import torch
 
-from grader.sandboxed.channel import (BLOB, JSON_HEADER, MARK, MAX_DEPTH, MAX_FRAME, NUMERIC_KINDS, TENSOR_DTYPES,
-                                      TORCH_LAYERS, ChannelError)
+from grader.sandboxed.channel import (
+    BLOB,
+    JSON_HEADER,
+    MARK,
+    MAX_DEPTH,
+    MAX_FRAME,
+    NUMERIC_KINDS,
+    TENSOR_DTYPES,
+    TORCH_LAYERS,
+    ChannelError,
+)
 
 PLAIN = (type(None), bool, int, float, str)
 TENSOR_ENTRY = {BLOB, "dtype", "shape", "grad"}

@@ -186,7 +186,7 @@ def draws(run, rounds: int) -> list:
 
 
 def test_the_random_state_continues_across_the_channel_as_in_one_process(reference):
-    impl, worker = reference
+    impl = reference[0]
     remote_draws = draws(impl.run, 5)
     local_draws = draws(lambda f: f(None), 5)
     assert remote_draws == local_draws

@@ -6,6 +6,7 @@ only what the sheet asks it to write. The reference solutions' report uses the s
 from __future__ import annotations
 
 import csv
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,17 +158,26 @@ def load_mnist(folder) -> Split:
 def digits_784(seed: int = 0, test_size: float = 0.25) -> Split:
     """The embedded stand-in for MNIST: scikit-learn's bundled 8 x 8 digits (1797 images), each
     scaled up to 28 x 28 by bilinear interpolation and to [0, 1], flattened to 784 inputs."""
-    from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
+
+    x, target = _digits_784_arrays()
+    x_tr, x_te, y_tr, y_te = train_test_split(x, target, test_size=test_size, random_state=seed, stratify=target)
+    return Split(torch.tensor(x_tr), torch.tensor(y_tr, dtype=torch.int64),
+                 torch.tensor(x_te), torch.tensor(y_te, dtype=torch.int64))
+
+
+@functools.lru_cache(maxsize=1)
+def _digits_784_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """The 1797 digits at 28 x 28, flattened, and their labels: computed once per process, read-only
+    (each split copies its parts into tensors of its own)."""
+    from sklearn.datasets import load_digits
 
     digits = load_digits()
     images = torch.tensor(digits.images, dtype=torch.float32)[:, None] / 16.0
     big = torch.nn.functional.interpolate(images, size=(28, 28), mode="bilinear", align_corners=False)
-    x = big.reshape(len(big), -1).clamp(0, 1).numpy()
-    x_tr, x_te, y_tr, y_te = train_test_split(x, digits.target, test_size=test_size, random_state=seed,
-                                              stratify=digits.target)
-    return Split(torch.tensor(x_tr), torch.tensor(y_tr, dtype=torch.int64),
-                 torch.tensor(x_te), torch.tensor(y_te, dtype=torch.int64))
+    x, target = big.reshape(len(big), -1).clamp(0, 1).numpy(), np.array(digits.target)
+    x.setflags(write=False), target.setflags(write=False)
+    return x, target
 
 
 def digits_images(seed: int = 0, test_size: float = 0.25) -> Split:

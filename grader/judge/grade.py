@@ -291,7 +291,8 @@ def _run_spec(target: str, records: Path, *, selection, only: Path | None, timeo
     (spec/runs.py: pure functions of the spec, so a class's judges compute each once). ``timeout``: the
     CPU seconds of the submission per test; ``wall_timeout`` (default WALL_FACTOR x that): a test's hang guard."""
     wall = wall_timeout if wall_timeout is not None else WALL_FACTOR * timeout
-    command = [sys.executable, "-m", "pytest", "--isolate", f"--worker-dir={work}",
+    # pytest, with the worker launched before pytest's plugins import torch (grader/judge/early.py)
+    command = [sys.executable, "-m", "grader.judge.early", "--isolate", f"--worker-dir={work}",
                *(["--hide-reference"] if hide_reference else []), *graded_paths(selection), "-q", "-p", "no:randomly",
                "-p", "no:xdist", "-p", "no:cacheprovider", "-p", "timeout", f"--timeout={wall:g}",
                "--timeout-method=signal", f"--worker-cpu-limit={timeout:g}",
@@ -453,7 +454,9 @@ def _watch(process, records: Path, stuck_after: float, run_timeout: float) -> in
     started = last_seen = time.monotonic()
     running, offset, finished_status = None, 0, None
     while process.poll() is None:
-        time.sleep(0.25)
+        pause = time.monotonic() + 0.25    # the records are read 4 times a second, the exit seen within 20 ms
+        while time.monotonic() < pause and process.poll() is None:
+            time.sleep(0.02)
         if records.exists():
             with open(records, "rb") as handle:
                 handle.seek(offset)

@@ -51,22 +51,28 @@ def pytest_configure(config):
 
         if not worker_cannot_write_the_judges_files():   # a worker could write the cache of the spec's runs
             os.environ[runs.CACHE_ENV] = "off"
+    from grader.judge import early
+
     if config.getoption("records") and not hasattr(config, "workerinput"):
         config.pluginmanager.register(RecordsWriter(config.getoption("records"), config), "records-writer")
         if config.getoption("isolate") and not config.getoption("collectonly"):
-            # a grade's judge: the submission loads in its worker while this process collects the spec
+            # a grade's judge: the submission loads in its worker while this process collects the spec;
+            # launched at this process's start where it began as python -m grader.judge.early, and with
+            # the same arguments as computed here
             from grader.judge import remote
 
             arguments = _worker_arguments(config)
             if isinstance(arguments, dict):
-                config.stash[LAUNCHED] = remote.launch(**arguments)
+                config.stash[LAUNCHED] = early.take(arguments) or remote.launch(**arguments)
+    early.take(None)   # an early worker that was not taken is ended
 
 
 def pytest_runtest_setup(item):
     if item.config.getoption("isolate"):
-        from grader.judge.remote import CHANGED_INPUTS
+        from grader.judge.remote import CHANGED_INPUTS, FUNCTIONS
 
         CHANGED_INPUTS.clear()
+        FUNCTIONS.clear()
 
 
 @pytest.hookimpl(wrapper=True)

@@ -5,10 +5,11 @@ spec, in this process, reaches it only through the channel (grader/sandboxed/cha
 * ``impl.name`` asks the worker for the name: data comes back as a copy, anything else (a function,
   a class, a model, a history object) as a :class:`Handle`;
 * calling a handle sends the arguments by copy (the spec's tensors, arrays, functions, modules and
-  optimizers; handles go back as references to the worker's objects) with the random state, default
-  dtype, grad mode and sheet rules in force; the result comes back as data or a handle; the random
-  state the call left, and every argument the call changed in place, come back too, so a test reads
-  the same as in one process;
+  optimizers; handles go back as references to the worker's objects) with the default dtype, grad mode
+  and sheet rules in force, and the random state where the judge moved it since the worker's last
+  reply; the result comes back as data or a handle; the random state the call left (where it drew),
+  and every argument the call changed in place, come back too, so a test reads the same as in one
+  process;
 * ``impl.run(function, *args)`` runs a spec function in the worker as ``function(impl, *args)``, for
   sequences that need the submission's objects and the spec's in one place (an optimizer over a
   submission's parameters); it returns data like any call;
@@ -24,7 +25,8 @@ spec, in this process, reaches it only through the channel (grader/sandboxed/cha
   The judge's own time (its expected values, its reference runs) and a busy machine never count; the
   wall clock only bounds a hang (the test's timeout, pytest-timeout in the judge).
 
-Nothing the worker sends is trusted: replies are read by a weights-only unpickler and validated.
+Nothing the worker sends is trusted: replies are parsed as JSON and tensor bytes (grader/judge/wire.py) and
+validated.
 """
 
 from __future__ import annotations
@@ -45,13 +47,35 @@ import time
 from pathlib import Path
 
 import cloudpickle
-import numpy as np
-import torch
 
-from grader.judge import sandbox, wire
-from grader.sandboxed import channel, implementation, notebook, rules
+from grader.judge import sandbox
+from grader.sandboxed import notebook
 from grader.sandboxed.worker import PASSED_ON, mutable_leaves
 from spec.plugins import leaks
+
+
+class _Deferred:
+    """A module imported at its first use, which then takes this stand-in's place among the globals:
+    launching a worker needs none of torch, numpy and the channel's halves, so a grade's judge imports
+    this module and starts its worker before it imports those (grader/judge/early.py)."""
+
+    def __init__(self, module: str, name: str):
+        self._module, self._name = module, name
+
+    def __getattr__(self, attribute: str):
+        import importlib
+
+        module = importlib.import_module(self._module)
+        globals()[self._name] = module
+        return getattr(module, attribute)
+
+
+np = _Deferred("numpy", "np")
+torch = _Deferred("torch", "torch")
+wire = _Deferred("grader.judge.wire", "wire")
+channel = _Deferred("grader.sandboxed.channel", "channel")
+implementation = _Deferred("grader.sandboxed.implementation", "implementation")
+rules = _Deferred("grader.sandboxed.rules", "rules")
 
 MAX_STARTS = 16                # worker starts in one session (the first included)
 OUTPUT_CAP = 256 * 2**10       # bytes of the worker's stdout and stderr kept; the rest is drained
@@ -505,6 +529,11 @@ def _notebook_record(data) -> notebook.NotebookRun | None:
                                 float(seconds) if type(seconds) in (int, float) else 0.0)
 
 
+#: the handles of the submission's functions the running test has looked up (cleared before each test): a
+#: test that calls ``impl.f`` in a loop asks the worker for ``f`` once
+FUNCTIONS: dict[tuple[int, str], Handle] = {}
+
+
 class Handle:
     """An object that stays in the worker. Attribute access, calls, indexing, ``len``, iteration and
     the numeric conversions are answered by the worker, each with a copy."""
@@ -605,10 +634,14 @@ class RemoteImplementation:
             raise AttributeError(name)
         if not name.startswith("_"):
             implementation.ACCESSED.add(name)
+        known = FUNCTIONS.get((id(self), name))
+        if known is not None and object.__getattribute__(known, "_generation") == self.worker.generation:
+            return known
         value = self.worker.request("attr_impl", name, judge=self)
         if isinstance(value, Handle) and object.__getattribute__(value, "_callable") and \
                 object.__getattribute__(value, "_type") == "builtins.function":
             object.__setattr__(value, "_label", name)
+            FUNCTIONS[(id(self), name)] = value
         return value
 
     def __repr__(self) -> str:

@@ -653,14 +653,17 @@ def _robustness_line(robust: dict) -> str:
 
 def _add_profile(profile: dict, events: list[dict], launched: float, ended: float) -> None:
     """Where one run of the judge spent its seconds, from its records' times (the judge's own clock):
-    its start-up (interpreter, libraries, collection), the worker's start with the submission's load
-    (a notebook's cells among it), the tests, and the judge's end. Summed over the runs of a grade."""
+    the launch of the worker (from the judge's start), the judge's start-up (interpreter, libraries,
+    collection), the worker's start with the submission's load (a notebook's cells among it), the tests,
+    and the judge's end. Summed over the runs of a grade."""
     times = lambda kind: [e["t"] for e in events if e.get("event") == kind and type(e.get("t")) is float]
     collected, loaded, finished = times("collected"), times("isolation"), times("finished")
     starts = {e["nodeid"]: e["t"] for e in events if e.get("event") == "start" and type(e.get("t")) is float}
     tests = sum(e["t"] - starts[e["nodeid"]] for e in events if e.get("event") == "result"
                 and type(e.get("t")) is float and e.get("nodeid") in starts)
-    parts = {"judge start-up": (collected[0] - launched) if collected else 0.0,
+    worker = times("worker")
+    parts = {"worker launch": (worker[0] - launched) if worker else 0.0,
+             "judge start-up": (collected[0] - launched) if collected else 0.0,
              "worker start and load": (loaded[0] - collected[-1]) if collected and loaded else 0.0,
              "tests": tests, "judge end": (ended - finished[-1]) if finished else 0.0, "judge in all": ended - launched}
     notebook = [e.get("seconds") for e in events if e.get("event") == "notebook"]

@@ -63,7 +63,13 @@ def pytest_configure(config):
 
             arguments = _worker_arguments(config)
             if isinstance(arguments, dict):
-                config.stash[LAUNCHED] = early.take(arguments) or remote.launch(**arguments)
+                worker = early.take(arguments)
+                launched_early = worker is not None
+                if worker is None:
+                    worker = remote.launch(**arguments)
+                config.stash[LAUNCHED] = worker
+                config.pluginmanager.get_plugin("records-writer").write(
+                    event="worker", t=getattr(worker, "launched_wall", time.time()), early=launched_early)
     early.take(None)   # an early worker that was not taken is ended
 
 

@@ -667,7 +667,7 @@ def launch(target: str, *, alias: str | None = None, notebook_budget: float | No
     worker = Worker(target, alias=alias, notebook_budget=notebook_budget, hide_reference=hide_reference,
                     scratch=scratch, limits=limits or sandbox.Limits(), call_timeout=call_timeout,
                     test_cpu_seconds=test_cpu_seconds)
-    worker.launched_at = time.perf_counter()
+    worker.launched_at, worker.launched_wall = time.perf_counter(), time.time()
     try:
         worker.launch()
     except (WorkerCrashed, channel.ChannelError, EOFError, OSError) as exc:

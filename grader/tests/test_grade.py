@@ -513,3 +513,31 @@ def test_a_grade_reads_the_spec_s_runs_from_the_cache_and_fills_it(tmp_path, mon
     assert second["earned"] == 0, "judged against the planted run: read from the cache"
     messages = [f["message"] for s in second["sheets"].values() for r in s["exercises"] for f in r["failures"]]
     assert any("the spec's own run gives 100.000" in m for m in messages), messages[:2]
+
+
+@pytest.mark.parametrize("early", [True, False], ids=["judge's own start", "arguments that differ"])
+def test_the_worker_launches_at_the_judge_s_start_with_the_arguments_the_plugin_computes(tmp_path, early,
+                                                                                          monkeypatch):
+    """A grade's judge (python -m grader.judge.early) launches its worker before pytest's plugins import
+    torch, and the plugin takes it only with the same arguments as its own; where they differ (here a
+    guess made to differ), the early worker is ended and the plugin launches its own, and the grade is
+    the same."""
+    from grader.judge import early as early_module
+    from grader.judge import grade as grading
+
+    if not early:   # the judge is a new interpreter: its guess is made to differ through its environment
+        monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+        (tmp_path / "sitecustomize.py").write_text(
+            "import grader.judge.early as e\n_guess = e.guess_arguments\n"
+            "e.guess_arguments = lambda args: {**(_guess(args) or {}), 'call_timeout': 12345.0} or None\n")
+    records = tmp_path / "records.jsonl"
+    (tmp_path / "work").mkdir()
+    grading._run_spec(str(IMPLS / "ps09_sigmoid_plus.py"), records, selection=("ps09.1-1",), only=None,
+                             timeout=60, slow=False, run_timeout=600, work=tmp_path / "work",
+                             hide_reference=False)
+    events = [json.loads(line) for line in records.read_text().splitlines()]
+    launch = [e for e in events if e["event"] == "worker"]
+    assert [e["early"] for e in launch] == [early]
+    results = {e["nodeid"]: e["outcome"] for e in events if e["event"] == "result" and e["tier"] == "points"}
+    assert results and set(results.values()) == {"passed"}, results   # its mistake is in ps09.1-2 only
+    assert early_module.EARLY == []

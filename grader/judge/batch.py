@@ -473,7 +473,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The batch options of ``python -m spec.grade`` (used when its target is a class folder)."""
     group = parser.add_argument_group(
         "a class folder (one submission per entry; a folder without __init__.py, or --class)")
-    group.add_argument("--jobs", type=int, default=None, help="students graded at once (default: the cores)")
+    group.add_argument("--jobs", type=int, default=None,
+                       help="students graded at once (default: the cores); for one submission, the judges that "
+                            "share its tests, each with a worker of its own (default: the cores, at most 2)")
     group.add_argument("--force", action="store_true", help="regrade students whose report is up to date")
     group.add_argument("--skip", action="append", default=[], metavar="GLOB",
                        help="entries of the class folder that are not students (helper files), repeatable")

@@ -284,16 +284,18 @@ def _selected(exercise_id: str, selection) -> bool:
 def _run_spec(target: str, records: Path, *, selection, only: Path | None, timeout: float, slow: bool,
               run_timeout: float, alias: str | None = None, notebook_budget: float | None = None,
               work: Path, hide_reference: bool, fork_judge: bool = False, runs: str | None = None,
-              wall_timeout: float | None = None) -> int | str:
+              wall_timeout: float | None = None, paths: list[str] | None = None) -> int | str:
     """One run of the judge: pytest on the spec, in isolated mode (the submission in a sandboxed worker
     whose only writable folder is ``work``); a new interpreter, or with ``fork_judge`` a fork of this
     process (a warm one: grader/judge/warm.py). ``runs``: a folder where judges share the spec's own runs
     (spec/runs.py: pure functions of the spec, so a class's judges compute each once). ``timeout``: the
-    CPU seconds of the submission per test; ``wall_timeout`` (default WALL_FACTOR x that): a test's hang guard."""
+    CPU seconds of the submission per test; ``wall_timeout`` (default WALL_FACTOR x that): a test's hang guard;
+    ``paths``: the topic modules to collect (default: all that hold the selection's tests)."""
     wall = wall_timeout if wall_timeout is not None else WALL_FACTOR * timeout
     # pytest, with the worker launched before pytest's plugins import torch (grader/judge/early.py)
     command = [sys.executable, "-m", "grader.judge.early", "--isolate", f"--worker-dir={work}",
-               *(["--hide-reference"] if hide_reference else []), *graded_paths(selection), "-q", "-p", "no:randomly",
+               *(["--hide-reference"] if hide_reference else []), *(paths or graded_paths(selection)), "-q",
+               "-p", "no:randomly",
                "-p", "no:xdist", "-p", "no:cacheprovider", "-p", "timeout", f"--timeout={wall:g}",
                "--timeout-method=signal", f"--worker-cpu-limit={timeout:g}",
                # a failure's record is its message (and the student's lines, in its notes): the log keeps
@@ -517,8 +519,8 @@ def _read_records(path: Path) -> list[dict]:
 def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_timeout: float = 1800,
           max_runs: int = 25, alias: str | None = None, notebook_budget: float | None = None,
           hide_reference: bool = True, budget: float = BUDGET_S, fork_judge: bool = False,
-          runs: str | None = None, own_folder: str | None = None, helpers=(), wall_timeout: float | None = None
-          ) -> Grade:
+          runs: str | None = None, own_folder: str | None = None, helpers=(), wall_timeout: float | None = None,
+          judges: int = 1) -> Grade:
     """Run the spec on ``target`` (see the module docstring) and return its grade. ``timeout``: the CPU
     seconds the submission's processes may use in one test; ``wall_timeout`` (default 10 x that) bounds
     a test's hang by the wall clock. ``budget`` bounds the
@@ -528,7 +530,10 @@ def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_
     which are the reference with one piece broken. ``fork_judge``: the judge is a fork of this process
     (grader/judge/warm.py; only where this process runs nothing else), else a new interpreter; ``runs``: a
     folder of the spec's own runs shared with other grades (a class's), one no worker can write to.
-    ``own_folder`` and ``helpers``: what is staged beside the submission (see :func:`scratch_copy`)."""
+    ``own_folder`` and ``helpers``: what is staged beside the submission (see :func:`scratch_copy`).
+    ``judges``: judges (each with its own worker, the submission loaded in each) that share the first run's
+    topic modules between them, side by side: a single grade on spare cores; a class's grades are side by
+    side already (one judge each). The verdicts are the same for any number."""
     target = str(target)
     wall = wall_timeout if wall_timeout is not None else WALL_FACTOR * timeout
     result = Grade(target, selection=tuple(selection),
@@ -554,7 +559,8 @@ def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_
         _grade_in(tmp, result, path, catalogue, selection=selection, timeout=timeout, slow=slow,
                   run_timeout=run_timeout, max_runs=max_runs, alias=alias, notebook_budget=notebook_budget,
                   hide_reference=hide_reference, budget=budget, fork_judge=fork_judge, runs=runs,
-                  own_folder=own_folder, helpers=helpers, wall_timeout=wall_timeout)
+                  own_folder=own_folder, helpers=helpers, wall_timeout=wall_timeout,
+                  judges=1 if fork_judge else max(1, judges))
     after = spec_digest()
     changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
     if changed:   # the spec is read-only to a sandboxed worker: this is a defence in depth
@@ -563,7 +569,8 @@ def grade(target, *, selection=(), timeout: float = 60, slow: bool = False, run_
 
 
 def _grade_in(tmp, result, path, catalogue, *, selection, timeout, slow, run_timeout, max_runs, alias,
-              notebook_budget, hide_reference, budget, fork_judge, runs, own_folder, helpers, wall_timeout) -> None:
+              notebook_budget, hide_reference, budget, fork_judge, runs, own_folder, helpers, wall_timeout,
+              judges=1) -> None:
     work = Path(tmp) / "work"   # the worker's: the submission's copy, its caches; the judge's records stay apart
     work.mkdir()
     started = time.time()
@@ -586,63 +593,123 @@ def _grade_in(tmp, result, path, catalogue, *, selection, timeout, slow, run_tim
                     test.message = f"not run: the grade's time budget of {budget:g} s was spent"
             break
         result.runs += 1
-        records = Path(tmp) / f"records-{result.runs}.jsonl"
+        groups = split_paths(graded_paths(selection), judges) if only is None else [None]
         started, launched = time.perf_counter(), time.time()
-        code = _run_spec(target, records, selection=selection, only=only, timeout=timeout, slow=slow,
-                         run_timeout=min(run_timeout, left), alias=alias, notebook_budget=notebook_budget,
-                         work=work, hide_reference=hide_reference, fork_judge=fork_judge, runs=runs,
-                         wall_timeout=wall_timeout)
-        events = _read_records(records)
-        _add_profile(result.profile, events, launched, time.time())
-        for event in events:
-            if event["event"] == "collected" and event["nodeid"] not in result.tests:
-                known = [e for e in event["exercises"] if isinstance(e, str) and e in catalogue]
-                result.tests[event["nodeid"]] = TestResult(event["nodeid"], known,
-                                                           tier=event.get("tier", "points"))
-            elif event["event"] == "result" and event["nodeid"] in result.tests:
-                test = result.tests[event["nodeid"]]
-                known = event["outcome"] in ("passed", "failed", "skipped")
-                test.outcome = event["outcome"] if known else "failed"
-                test.message = (event["message"] if known
-                                else f"an unknown outcome was recorded: {event['outcome']!r}")
-                test.counted = bool(event.get("counted", True))
-                cpu = event.get("cpu")
-                test.cpu = float(cpu) if type(cpu) in (int, float) and cpu >= 0 else None
-            elif event["event"] == "isolation" and not result.isolation:
-                result.isolation = event["what"]
-            elif event["event"] == "notebook" and result.notebook is None:
-                result.notebook = {k: event[k] for k in ("path", "seconds", "cells")}
-            elif event["event"] == "tampered":
-                result.tampered = event["changed"]
+        outcomes = _run_judges(groups, tmp, result.runs, work, target, alias, selection=selection, only=only,
+                               timeout=timeout, slow=slow, run_timeout=min(run_timeout, left),
+                               notebook_budget=notebook_budget, hide_reference=hide_reference,
+                               fork_judge=fork_judge, runs=runs, wall_timeout=wall_timeout)
+        ended = time.time()
+        parts: dict = {}
+        any_started = False
+        for records, code in outcomes:
+            events = _read_records(records)
+            part: dict = {}
+            _add_profile(part, events, launched, ended)
+            for name, seconds in part.items():   # judges side by side: the longest of them
+                parts[name] = max(parts.get(name, 0.0), seconds)
+            _take_events(result, catalogue, events)
+            if result.tampered:
+                break
+            finished = {e["nodeid"] for e in events if e["event"] == "result"}
+            running = [e["nodeid"] for e in events if e["event"] == "start" and e["nodeid"] not in finished]
+            any_started = any_started or bool(running or finished)
+            _crashed(result, running, code, started)
+        for name, seconds in parts.items():
+            result.profile[name] = round(result.profile.get(name, 0.0) + seconds, 3)
         if result.tampered:
             for test in result.tests.values():
                 test.outcome, test.message = "failed", "the submission patched the spec: " + ", ".join(
                     result.tampered)
             break
+        code = outcomes[-1][1] if len(outcomes) == 1 else ", ".join(str(c) for _, c in outcomes)
         if not result.tests:
             result.error = f"the spec collected no tests (pytest exit code {code})"
             break
-        finished = {e["nodeid"] for e in events if e["event"] == "result"}
-        running = [e["nodeid"] for e in events if e["event"] == "start" and e["nodeid"] not in finished]
-        for nodeid in running:
-            why = ("the run exceeded its time limit" if code == "timeout"
-                   else f"the test process died (exit code {code})")
-            result.tests[nodeid].outcome = "crashed"
-            result.tests[nodeid].message = f"{why} while this test ran ({time.perf_counter() - started:.0f} s)"
-            # the exercise is lost (all-or-nothing): its other tests are not run in a new process
-            lost = set(result.tests[nodeid].exercises)
-            for test in result.tests.values():
-                if test.outcome == "not run" and lost & set(test.exercises):
-                    test.outcome, test.message = "crashed", f"not run: {nodeid} of this exercise crashed the spec"
         remaining = [t.nodeid for t in result.tests.values() if t.outcome == "not run"]
         if not remaining:
             break
-        if not running and not finished:
+        if not any_started:
             for nodeid in remaining:
                 result.tests[nodeid].message = f"the spec process stopped before this test (exit code {code})"
             break
         only = Path(tmp) / f"only-{result.runs}.txt"
         only.write_text("\n".join(remaining) + "\n", encoding="utf-8")
+
+
+def split_paths(paths: list[str], judges: int) -> list[list[str] | None]:
+    """The topic modules shared among at most ``judges`` judges, the largest files first, each to the
+    judge with the fewest bytes so far (an exercise's tests are all in its topic's module, so each
+    exercise is decided by one judge); [None] (one judge, every module) where there is one of either."""
+    if judges < 2 or len(paths) < 2:
+        return [None]
+    shares: list[list[str]] = [[] for _ in range(min(judges, len(paths)))]
+    sizes = [0] * len(shares)
+    for path in sorted(paths, key=lambda p: -(ROOT / p).stat().st_size):
+        lightest = sizes.index(min(sizes))
+        shares[lightest].append(path)
+        sizes[lightest] += (ROOT / path).stat().st_size
+    return [sorted(share) for share in shares]
+
+
+def _run_judges(groups, tmp, run: int, work: Path, target: str, alias, **options) -> list[tuple[Path, int | str]]:
+    """One run: a judge per group of topic modules, side by side, each with a worker of its own in a copy
+    of the worker's folder (the staged submission); (records, exit code) of each."""
+    import shutil
+    from concurrent.futures import ThreadPoolExecutor
+
+    folders = [work]
+    for index in range(1, len(groups)):   # copied before any worker writes its own caches into ``work``
+        folders.append(Path(tmp) / f"work-{index + 1}")
+        if not folders[-1].exists():
+            shutil.copytree(work, folders[-1], symlinks=True)
+
+    def one(index: int, paths):
+        folder = folders[index]
+        moved = lambda value: str(folder / Path(value).relative_to(work)) if value else value
+        records = Path(tmp) / (f"records-{run}.jsonl" if not index else f"records-{run}-{index + 1}.jsonl")
+        return records, _run_spec(moved(target), records, work=folder, alias=moved(alias), paths=paths, **options)
+
+    if len(groups) == 1:
+        return [one(0, groups[0])]
+    with ThreadPoolExecutor(len(groups)) as pool:
+        return list(pool.map(one, range(len(groups)), groups))
+
+
+def _take_events(result, catalogue, events: list[dict]) -> None:
+    for event in events:
+        if event["event"] == "collected" and event["nodeid"] not in result.tests:
+            known = [e for e in event["exercises"] if isinstance(e, str) and e in catalogue]
+            result.tests[event["nodeid"]] = TestResult(event["nodeid"], known, tier=event.get("tier", "points"))
+        elif event["event"] == "result" and event["nodeid"] in result.tests:
+            test = result.tests[event["nodeid"]]
+            known = event["outcome"] in ("passed", "failed", "skipped")
+            test.outcome = event["outcome"] if known else "failed"
+            test.message = (event["message"] if known
+                            else f"an unknown outcome was recorded: {event['outcome']!r}")
+            test.counted = bool(event.get("counted", True))
+            cpu = event.get("cpu")
+            test.cpu = float(cpu) if type(cpu) in (int, float) and cpu >= 0 else None
+        elif event["event"] == "isolation" and not result.isolation:
+            result.isolation = event["what"]
+        elif event["event"] == "notebook" and result.notebook is None:
+            result.notebook = {k: event[k] for k in ("path", "seconds", "cells")}
+        elif event["event"] == "tampered":
+            result.tampered = event["changed"]
+
+
+def _crashed(result, running: list[str], code, started: float) -> None:
+    """The tests a judge was running when it ended: crashed, and with them their exercises' tests not run
+    yet (all-or-nothing: the exercise is lost)."""
+    for nodeid in running:
+        why = ("the run exceeded its time limit" if code == "timeout"
+               else f"the test process died (exit code {code})")
+        result.tests[nodeid].outcome = "crashed"
+        result.tests[nodeid].message = f"{why} while this test ran ({time.perf_counter() - started:.0f} s)"
+        lost = set(result.tests[nodeid].exercises)
+        for test in result.tests.values():
+            if test.outcome == "not run" and lost & set(test.exercises):
+                test.outcome, test.message = "crashed", f"not run: {nodeid} of this exercise crashed the spec"
 
 
 # ------------------------------------------------------------------------------------ output
@@ -855,8 +922,11 @@ def main(argv=None) -> int:
         return batch.run(args)
     started = time.perf_counter()
     alias = str(Path(args.alias).resolve()) if args.alias else None
+    # one submission: spare cores share its tests among judges side by side (the submission loads in each)
+    judges = args.jobs if args.jobs else min(2, len(os.sched_getaffinity(0)))
     result = grade(args.target, selection=tuple(args.exercise), timeout=args.timeout, slow=args.slow, alias=alias,
-                   notebook_budget=args.notebook_budget, budget=args.budget, helpers=tuple(args.helpers))
+                   notebook_budget=args.notebook_budget, budget=args.budget, helpers=tuple(args.helpers),
+                   judges=judges)
     writing = time.perf_counter()
     data = write_reports(result, args.out)
     if args.profile:

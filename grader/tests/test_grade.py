@@ -541,3 +541,23 @@ def test_the_worker_launches_at_the_judge_s_start_with_the_arguments_the_plugin_
     results = {e["nodeid"]: e["outcome"] for e in events if e["event"] == "result" and e["tier"] == "points"}
     assert results and set(results.values()) == {"passed"}, results   # its mistake is in ps09.1-2 only
     assert early_module.EARLY == []
+
+
+@pytest.mark.slow   # four grades
+@pytest.mark.parametrize("submission", ["crash_in_trace.py", "momentum_dampened.py"])
+def test_judges_side_by_side_give_the_verdicts_of_one(submission):
+    """A single grade on spare cores shares the topic modules among judges, each with its own worker: the
+    same outcomes and messages as one judge, crashes and restarts included (ps09: calculus and linear;
+    crash_in_trace.py ends its worker in ps09.1-4, momentum_dampened.py fails ps09.2)."""
+    from grader.judge.grade import graded_paths, split_paths
+
+    assert len([g for g in split_paths(graded_paths(("ps09.1-1", "ps09.2-1")), 2) if g]) == 2
+    verdicts = []
+    for judges in (1, 2):
+        result = grade(str(IMPLS / submission), selection=("ps09",), hide_reference=False, judges=judges)
+        assert not result.error, result.error
+        verdicts.append(({row["id"]: row["status"] for row in result.exercise_rows()},
+                         {t.nodeid: (t.outcome, re.sub(r"\(\d+ s\)", "(N s)", t.message))
+                          for t in result.tests.values()}))
+    assert verdicts[0] == verdicts[1]
+    assert "failed" in verdicts[0][0].values()

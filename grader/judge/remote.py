@@ -333,7 +333,9 @@ class Worker:
             shutil.rmtree(self.scratch, ignore_errors=True)
 
     # ---------------------------------------------------------------- requests
-    def request(self, op: str, target=None, args=(), kwargs=None, judge=None):
+    def request(self, op: str, target=None, args=(), kwargs=None, judge=None, owner: int | None = None):
+        """``owner``: the generation of the worker that holds ``target``'s object (a handle's): a worker
+        started since holds other objects under the same numbers, so the call fails instead."""
         kwargs = kwargs or {}
         if self.cpu_exceeded:          # ended by the watcher during this test: it fails
             self.stop()
@@ -343,6 +345,8 @@ class Worker:
         if self.process is None:
             self.start()
         generation = self.generation
+        if owner is not None and owner != generation:
+            raise WorkerCrashed("this object lived in a submission process that has since ended")
         leaves = mutable_leaves((args, kwargs))
         buffer = io.BytesIO()
         pickler = _Pickler(buffer, self, generation, judge)
@@ -549,9 +553,8 @@ class Handle:
         judge = object.__getattribute__(self, "_judge")
         target = (object.__getattribute__(self, "_id"),) if name is None else \
             (object.__getattribute__(self, "_id"), name)
-        if object.__getattribute__(self, "_generation") != judge.worker.generation:
-            raise WorkerCrashed("this object lived in a submission process that has since ended")
-        return judge.worker.request(op, target, args, {}, judge=judge)
+        return judge.worker.request(op, target, args, {}, judge=judge,
+                                    owner=object.__getattribute__(self, "_generation"))
 
     def __getattr__(self, name):
         if name.startswith("__") and name.endswith("__"):
@@ -567,7 +570,8 @@ class Handle:
         if label is not None:   # a function of the interface: its call is shown when the test fails
             implementation.note_call(label, args, kwargs)
         judge = object.__getattribute__(self, "_judge")
-        return judge.worker.request("call", (object.__getattribute__(self, "_id"),), args, kwargs, judge=judge)
+        return judge.worker.request("call", (object.__getattribute__(self, "_id"),), args, kwargs, judge=judge,
+                                    owner=object.__getattribute__(self, "_generation"))
 
     def __getitem__(self, key):
         return self._ask("getitem", key)
@@ -635,8 +639,10 @@ class RemoteImplementation:
         if not name.startswith("_"):
             implementation.ACCESSED.add(name)
         known = FUNCTIONS.get((id(self), name))
-        if known is not None and object.__getattribute__(known, "_generation") == self.worker.generation:
-            return known
+        worker = self.worker
+        if known is not None and object.__getattribute__(known, "_generation") == worker.generation and \
+                worker.process is not None and not worker.over_limit and not worker.cpu_exceeded:
+            return known    # else the lookup below starts a new worker and its own handle
         value = self.worker.request("attr_impl", name, judge=self)
         if isinstance(value, Handle) and object.__getattribute__(value, "_callable") and \
                 object.__getattribute__(value, "_type") == "builtins.function":

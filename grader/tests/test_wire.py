@@ -210,3 +210,19 @@ def test_a_call_that_draws_nothing_sends_no_random_state_back(reference, monkeyp
     impl.run(lambda impl: None)
     assert applied == [False, True, False]
     assert worker.rng_held is not None and remote._same_rng(worker.rng_held, remote._rng_now())
+
+
+def test_a_handle_of_a_worker_that_has_ended_fails_instead_of_reaching_another_object(reference):
+    """A new worker numbers its objects from 1 again: a handle kept from the one before (a test's
+    fixture, a function looked up before a crash) must not reach the new worker's object of that number."""
+    from grader.judge import remote
+
+    impl, worker = reference
+    old = impl.run(lambda impl: (lambda: "old"))
+    worker.stop()                                   # as a crash or the CPU watcher would
+    new = impl.run(lambda impl: (lambda: "new"))    # the new worker's first object
+    assert new() == "new"
+    with pytest.raises(remote.WorkerCrashed, match="has since ended"):
+        old()
+    with pytest.raises(remote.WorkerCrashed, match="has since ended"):
+        _ = old.attribute

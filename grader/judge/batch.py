@@ -475,7 +475,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "a class folder (one submission per entry; a folder without __init__.py, or --class)")
     group.add_argument("--jobs", type=int, default=None,
                        help="students graded at once (default: the cores); for one submission, the judges that "
-                            "share its tests, each with a worker of its own (default: the cores, at most 2)")
+                            "share its tests, each with a worker of its own (default: 2 on 4 cores or more, else 1)")
     group.add_argument("--force", action="store_true", help="regrade students whose report is up to date")
     group.add_argument("--skip", action="append", default=[], metavar="GLOB",
                        help="entries of the class folder that are not students (helper files), repeatable")

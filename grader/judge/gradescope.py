@@ -267,9 +267,11 @@ def main(argv=None) -> int:
     run.add_argument("--notebook-budget", type=float, default=None, help="seconds for a notebook's cells")
     args = parser.parse_args(argv)
     root = Path(args.root) if args.root else autograder_root()
+    from grader.judge.grade import default_judges
+
     # one submission per container: spare cores share its tests among judges (grader.judge.grade's judges)
     data = autograde(root, tuple(args.exercise), timeout=args.timeout, budget=args.budget,
-                     notebook_budget=args.notebook_budget, judges=min(2, len(os.sched_getaffinity(0))))
+                     notebook_budget=args.notebook_budget, judges=default_judges())
     written = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
     print(f"score {written['score']:g}; {data.get('error') or 'graded'}; results in {root / 'results'}")
     return 0

@@ -515,6 +515,7 @@ def test_a_grade_reads_the_spec_s_runs_from_the_cache_and_fills_it(tmp_path, mon
     assert any("the spec's own run gives 100.000" in m for m in messages), messages[:2]
 
 
+@pytest.mark.slow   # two judges; every grade of the default run starts its judge this way
 @pytest.mark.parametrize("early", [True, False], ids=["judge's own start", "arguments that differ"])
 def test_the_worker_launches_at_the_judge_s_start_with_the_arguments_the_plugin_computes(tmp_path, early,
                                                                                           monkeypatch):

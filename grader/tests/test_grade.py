@@ -162,7 +162,7 @@ class StudentCase(NamedTuple):
 
 
 STUDENTS = [
-    StudentCase("ex08", "ex08_solution"),
+    StudentCase("ex08", "ex08_solution", slow=True),   # 20 s; the default run grades a notebook in the magics test
     StudentCase("ex08", "ex08_wrong_shape", frozenset({"ex08.linreg-tensors"}),
                 message="but should be (1, 1)", slow=True, named="a column squeezed to a vector"),
     StudentCase("ex08", "ex08_no_zero_grad", frozenset({"ex08.linreg-tensors", "ex08.linreg-nn"}),

@@ -51,6 +51,7 @@ import cloudpickle
 from grader.judge import sandbox
 from grader.sandboxed import notebook
 from grader.sandboxed.worker import PASSED_ON, mutable_leaves
+from grader.sandboxed.worker import same_random_state as _same_rng
 from spec.plugins import leaks
 
 
@@ -425,11 +426,6 @@ class _Pickler(cloudpickle.CloudPickler):
 def _rng_now() -> tuple:
     """The judge's random state: torch's, numpy's global one, Python's."""
     return torch.get_rng_state(), np.random.get_state(), random.getstate()
-
-
-def _same_rng(a: tuple, b: tuple) -> bool:
-    return bool(torch.equal(a[0], b[0])) and a[1][2:] == b[1][2:] and np.array_equal(a[1][1], b[1][1]) \
-        and a[2] == b[2]
 
 
 def _context(rng: tuple | None) -> dict:

@@ -21,8 +21,10 @@ PS09_VECTOR_F = sp.Matrix([x**2 + y**2, 2 * x**2 * y**2])
 PRECISION = 40  # decimal digits of the mpmath evaluation: exact to float64 after rounding
 
 
+@cache
 def numeric(expr: sp.Expr, *symbols: sp.Symbol):
-    """A numpy function of ``symbols`` giving ``expr`` rounded to float64, elementwise.
+    """A numpy function of ``symbols`` giving ``expr`` rounded to float64, elementwise (made once per
+    expression: lambdify is most of a call's cost).
 
     Evaluated in ``PRECISION``-digit arithmetic (mpmath), so that no overflow or cancellation of
     float64 leaks into the expected value (e.g. exp(750) / (1 + exp(750))^2 in the sigmoid's tail).

@@ -25,6 +25,12 @@ new key, a new folder, and the runs are computed again; nothing stale is ever re
 
 Each run is registered with :func:`reference_run` (its name and the exercises judged against it) in
 the test module that defines it; its fixture reads it with :func:`once_per_session`.
+
+Expected values the spec derives per test case (a sympy derivation, a float64 autograd Jacobian, a
+reference SGD loop) are kept the same way, one file per function and call arguments under the folder's
+``values/``: a function decorated with :func:`kept` is computed as a run is and read back in every later
+process of the same spec version (each grade of a class after the first). Without a usable cache it is
+computed at each call, as before; ``build`` does not fill them (their arguments are the tests').
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, wraps
 from pathlib import Path
 from typing import TypeVar
 
@@ -287,6 +293,116 @@ def load_or_compute(folder: Path, name: str, function: Callable[[], T], *, check
         return value
     finally:
         lock.release()
+
+
+# ------------------------------------------------------------------ expected values, kept per version
+#: the functions whose values are kept (:func:`kept`), by module and name: for the tests of the cache
+KEPT: dict[str, Callable] = {}
+VALUES = "values"   # the cache folder's subfolder of kept values
+
+
+def _feed(digest, value, depth: int = 0) -> None:
+    """Feed a canonical encoding of an argument to ``digest``: numbers, strings, None, containers,
+    numpy arrays and torch tensors (by dtype, shape and bytes); anything else is a TypeError."""
+    if depth > 20:
+        raise TypeError("arguments nested more than 20 deep")
+    kind = type(value)
+    if value is None or kind in (bool, int, float, str):
+        digest.update(f"{kind.__name__}:{value!r};".encode())
+    elif kind in (list, tuple):
+        digest.update(f"{kind.__name__}[{len(value)}](".encode())
+        for item in value:
+            _feed(digest, item, depth + 1)
+        digest.update(b")")
+    elif kind is dict:
+        digest.update(f"dict[{len(value)}](".encode())
+        for key in sorted(value, key=repr):
+            _feed(digest, key, depth + 1)
+            _feed(digest, value[key], depth + 1)
+        digest.update(b")")
+    elif kind is np.ndarray or isinstance(value, np.generic):
+        array = np.ascontiguousarray(value)
+        if array.dtype.kind not in "biufc":
+            raise TypeError(f"an array of dtype {array.dtype} is not an argument of a kept value")
+        digest.update(f"ndarray:{array.dtype.str}:{array.shape};".encode())
+        digest.update(array.tobytes())
+    else:
+        import torch
+
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"a {kind.__name__} is not an argument of a kept value")
+        tensor = value.detach().cpu().resolve_conj().resolve_neg().contiguous()
+        digest.update(f"tensor:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+
+
+def _detached(value):
+    """``value`` with each torch tensor in it detached from autograd (a caller's x that a submission
+    marked with requires_grad included), containers rebuilt as they were."""
+    if type(value) in (list, tuple):
+        return type(value)(_detached(item) for item in value)
+    if type(value) is dict:
+        return {key: _detached(item) for key, item in value.items()}
+    return value.detach() if hasattr(value, "detach") and hasattr(value, "requires_grad") else value
+
+
+def argument_key(args: tuple, kwargs: dict) -> str:
+    """A digest of a call's arguments (:func:`_feed`): equal arguments, equal keys."""
+    digest = hashlib.sha256()
+    _feed(digest, (args, kwargs))
+    return digest.hexdigest()[:32]
+
+
+def kept(function):
+    """Keep the decorated function's values in this spec version's cache folder, one file per call's
+    arguments: for a pure function of its arguments whose value is plain (numbers, strings, numpy
+    arrays and containers of them), an expected value the spec derives (sympy, float64 autograd, a
+    reference loop) that every grade of a class would otherwise derive again. Computed as a run is
+    (:func:`compute`: one thread, float32 by default, a seeded random state, the caller's put back),
+    so a value read back is the value computed; without a usable cache it is computed each call. The
+    file's name is the function's module and name and a digest of the arguments (:func:`argument_key`)."""
+    name = f"{function.__module__}.{function.__qualname__}"
+
+    @wraps(function)
+    def value(*args, **kwargs):
+        label = f"{name}-{argument_key(args, kwargs)}"
+        folder = _values_folder()
+        if folder is not None:
+            found = read(folder / f"{label}.pickle")
+            if found is not _MISSING:
+                return found
+        args, kwargs = _detached((args, kwargs))   # a value of the arguments' values: no autograd graph
+        result = compute(label, lambda: function(*args, **kwargs))
+        if not _plain(result):
+            raise TypeError(f"the kept value {name} is not plain (numbers, strings, arrays, containers of them)")
+        if folder is not None:
+            try:
+                write(folder / f"{label}.pickle", result)
+            except OSError:
+                pass
+        return result
+
+    value.uncached = function
+    KEPT[name] = value
+    return value
+
+
+def _values_folder() -> Path | None:
+    """The cache folder's subfolder of kept values (made), or None where there is no usable one."""
+    folder = cache_folder()
+    if folder is None:
+        return None
+    folder = folder / VALUES
+    try:
+        if not folder.is_dir():
+            old = os.umask(0o022)
+            try:
+                folder.mkdir(exist_ok=True)
+            finally:
+                os.umask(old)
+    except OSError:
+        return None
+    return folder if folder.is_dir() and _ours(folder) else None
 
 
 # ------------------------------------------------------------------------- in a test session

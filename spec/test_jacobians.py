@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from grader.sandboxed.observe import count_macs
 from grader.sandboxed.rules import forbid, forbidding, requiring
 from spec.asserts import SpecDefect, assert_close, assert_equal, assert_tensor
+from spec.runs import kept
 from spec.tolerances import Tolerance
 
 exercise = pytest.mark.exercise
@@ -94,8 +95,10 @@ def test_sympy_log_cosh_derivative_is_tanh():
     assert sp.simplify(sp.diff(sp.log(sp.cosh(r)), r) - sp.tanh(r)) == 0
 
 
+@kept
 def sympy_gradients(n: int, d: int, k: int, values: dict) -> dict[str, np.ndarray]:
-    """The five gradients of J derived by sympy for a small net, evaluated at ``values``."""
+    """The five gradients of J derived by sympy for a small net, evaluated at ``values`` (kept per spec
+    version: spec/runs.py)."""
     X = sp.Matrix(n, d, lambda i, j: sp.Symbol(f"x{i}_{j}", real=True))
     Y = sp.Matrix(n, 1, lambda i, _: sp.Symbol(f"y{i}", real=True))
     W1 = sp.Matrix(k, d, lambda i, j: sp.Symbol(f"W{i}_{j}", real=True))
@@ -413,9 +416,14 @@ def make_weights(d, k, p, depth, seed, dtype=torch.float64):
 
 
 def ref_jacobian(x, weights):
-    """torch.func.jacrev on the spec's own network, vmapped over a batch."""
+    """torch.func.jacrev on the spec's own network, vmapped over a batch (kept per spec version)."""
+    return torch.from_numpy(_ref_jacobian(x, weights))
+
+
+@kept
+def _ref_jacobian(x, weights) -> np.ndarray:
     jac = torch.func.jacrev(lambda z: ref_network(z, weights))
-    return jac(x) if x.ndim == 1 else torch.func.vmap(jac)(x)
+    return (jac(x) if x.ndim == 1 else torch.func.vmap(jac)(x)).numpy()
 
 
 class JacCase(NamedTuple):
@@ -476,6 +484,15 @@ def test_network_is_the_sheets_f(impl, case):
 @exercise("dl-a1.q2b")
 @pytest.mark.parametrize("depth", [1, 2, 3])
 def test_autograd_jacobian_equals_sympy(impl, depth, seed):
+    weights, point, expected = make_weights(2, 2, 2, depth, seed), *sympy_jacobian(depth, seed)
+    got = by_autograd(impl.jacobian_autograd)(torch.as_tensor(point), weights)
+    assert_close(got, expected, f"sympy Jacobian, L={depth}")
+
+
+@kept
+def sympy_jacobian(depth: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A point and the Jacobian of the sheet's f there, derived by sympy for D = K = P = 2 and the
+    weights make_weights draws from ``seed`` (kept per spec version)."""
     d, k, p = 2, 2, 2
     weights = make_weights(d, k, p, depth, seed)
     xs = sp.Matrix(sp.symbols(f"x0:{d}", real=True))
@@ -484,9 +501,7 @@ def test_autograd_jacobian_equals_sympy(impl, depth, seed):
         h = (sp.Matrix(weights[f"W{i}"].numpy()) * h).applyfunc(sp.tanh)
     f = sp.Matrix(weights["WF"].numpy()) * h
     point = np.random.default_rng(seed).normal(size=d)
-    expected = np.array(f.jacobian(xs).evalf(30, subs=dict(zip(xs, point, strict=True))), dtype=np.float64)
-    got = by_autograd(impl.jacobian_autograd)(torch.as_tensor(point), weights)
-    assert_close(got, expected, f"sympy Jacobian, L={depth}")
+    return point, np.array(f.jacobian(xs).evalf(30, subs=dict(zip(xs, point, strict=True))), dtype=np.float64)
 
 
 @exercise("dl-a1.q2b")

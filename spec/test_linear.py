@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from spec import data as datasets
 from spec.asserts import SpecDefect, assert_close, assert_equal, assert_tensor
 from spec.loops import full_batch_mse, momentum_sgd_curves
+from spec.runs import kept
 from spec.tolerances import Tolerance
 
 exercise = pytest.mark.exercise
@@ -578,7 +579,15 @@ def test_iterate_leaves_the_callers_w0_alone(impl, shape, seed_, k):
 # ----------------------------------------------------------------------------- ps09 part 2
 def reference_sgd(x, y, *, lr, epochs, mu=0.0, seed=0, batch=32, dampening=0.0):
     """A plain loop with torch.optim.SGD: each epoch the order torch.randperm(N, generator).
-    ``dampening``: torch's, for naming the slip of a dampened momentum (dampening = mu)."""
+    ``dampening``: torch's, for naming the slip of a dampened momentum (dampening = mu). Returns the
+    final [slope, bias], the per-batch losses and each epoch's [slope, bias] (kept per spec version)."""
+    params, losses, snapshots = _reference_sgd(x, y, lr=lr, epochs=epochs, mu=mu, seed=seed, batch=batch,
+                                               dampening=dampening)
+    return torch.from_numpy(params), losses, [torch.from_numpy(s) for s in snapshots]
+
+
+@kept
+def _reference_sgd(x, y, *, lr, epochs, mu, seed, batch, dampening):
     g = torch.Generator().manual_seed(seed)
     p = torch.zeros(2, requires_grad=True)
     opt = torch.optim.SGD([p], lr=lr, momentum=mu, dampening=dampening)
@@ -592,8 +601,8 @@ def reference_sgd(x, y, *, lr, epochs, mu=0.0, seed=0, batch=32, dampening=0.0):
             loss.backward()
             opt.step()
             losses.append(loss.item())
-        snapshots.append(p.detach().clone())
-    return p.detach(), losses, snapshots
+        snapshots.append(p.detach().numpy().copy())
+    return p.detach().numpy().copy(), losses, snapshots
 
 
 def ps09_sample(impl, n=None):

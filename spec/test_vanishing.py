@@ -27,7 +27,7 @@ from spec import data as datasets
 from spec import oracles
 from spec.asserts import assert_close, assert_equal, assert_tensor
 from spec.oracles import x as s_sym
-from spec.runs import once_per_session, reference_run, within_spread
+from spec.runs import kept, once_per_session, reference_run, within_spread
 
 exercise = pytest.mark.exercise
 SIGMA = oracles.SIGMA
@@ -220,8 +220,10 @@ def test_bound_and_nets_reject_bad_input(impl):
 EPSILONS = [0.2, 0.1, 1e-2, 1e-3, 1e-6, 1e-12, 1e-100, 0.25 - 1e-9]
 
 
+@kept
 def exact_threshold(eps: float) -> float:
-    """sympy: the positive root of sigma'(s) = eps, solved exactly for the float's exact value."""
+    """sympy: the positive root of sigma'(s) = eps, solved exactly for the float's exact value (kept per
+    spec version: spec/runs.py)."""
     e, v = sp.Rational(eps), sp.Symbol("v", positive=True)
     upper = max(sp.solve(sp.Eq(v * (1 - v), e), v), key=lambda r: float(r.evalf(50)))
     return float(sp.log(upper / (1 - upper)).evalf(50))

@@ -219,6 +219,7 @@ def _start_worker(config) -> tuple:
         # spec/ but its data module (grader/judge/sandbox.py), which is imported there by name
         if name.startswith("spec.") and name not in sandbox.COURSE_MODULES and not name.startswith("spec.plugins"):
             cloudpickle.register_pickle_by_value(module)
+    _while_it_loads(launched)
     loaded, error, worker = remote.finish_start(launched)
     target = implementation.target_from(config.getoption("impl"))
     worker.isolation += "; " + limits_text(worker.test_cpu_seconds, _wall_timeout(config), worker.has_cgroup)
@@ -231,6 +232,23 @@ def _start_worker(config) -> tuple:
         if worker.notebook is not None:
             writer.write(event="notebook", **worker.notebook.as_dict())
     return loaded, error
+
+
+def _while_it_loads(worker) -> None:
+    """What this process would import at its first test anyway, imported while the worker still loads the
+    submission (a notebook's cells), where this process has nothing else to do and a core of its own:
+    torch._dynamo, which the first optimizer a test builds imports (about 1 s). A judge forked from a warm
+    process (grader/judge/warm.py) has it already; on one core it would take the worker's time."""
+    if "torch._dynamo" in sys.modules or len(os.sched_getaffinity(0)) < 2:
+        return
+    import select
+
+    try:
+        loading = not select.select([worker.receive_fd], [], [], 0)[0]
+    except (OSError, ValueError, AttributeError):   # no channel: the launch failed, finish_start says why
+        return
+    if loading:
+        import torch._dynamo  # noqa: F401
 
 
 def _worker_arguments(config) -> dict | str:

@@ -265,3 +265,145 @@ def test_the_spec_s_runs_built_ahead_are_the_runs_a_session_computes(cache):
 
     for run in runs.selected():
         assert same(runs.read(folder / f"{run.name}.pickle"), runs.compute(run.name, run.compute)), run.name
+
+
+# ------------------------------------------------------------------ expected values kept per version
+CALLS: list[tuple] = []
+
+
+@runs.kept
+def _kept_square(x, *, scale=1.0):
+    CALLS.append((x, scale))
+    return {"value": np.asarray(x, dtype=np.float64) ** 2 * scale, "scale": scale}
+
+
+def test_a_kept_value_is_computed_once_per_argument_and_read_back_equal(cache):
+    CALLS.clear()
+    first = _kept_square([1.0, 2.0], scale=3.0)
+    again = _kept_square([1.0, 2.0], scale=3.0)
+    other = _kept_square([1.0, 2.0], scale=2.0)
+    assert CALLS == [([1.0, 2.0], 3.0), ([1.0, 2.0], 2.0)], "read back, not computed again, for equal arguments"
+    assert np.array_equal(again["value"], [3.0, 12.0]) and again["scale"] == 3.0
+    assert np.array_equal(first["value"], again["value"]) and np.array_equal(other["value"], [2.0, 8.0])
+    kept = sorted(p.name for p in (runs.cache_folder() / runs.VALUES).iterdir())
+    assert len(kept) == 2 and all(name.startswith(f"{__name__}._kept_square-") for name in kept), kept
+    again["value"][0] = -1.0   # a caller's change never reaches the kept value
+    assert _kept_square([1.0, 2.0], scale=3.0)["value"][0] == 3.0
+
+
+def test_without_a_cache_a_kept_value_is_computed_at_each_call(monkeypatch):
+    monkeypatch.setenv(runs.CACHE_ENV, "off")
+    CALLS.clear()
+    assert _kept_square(2.0)["value"] == 4.0 and _kept_square(2.0)["value"] == 4.0
+    assert len(CALLS) == 2
+
+
+@pytest.mark.parametrize("kind", ["code", "truncated", "group-writable", "a link"])
+def test_a_kept_value_file_that_is_not_safe_and_whole_is_computed_again(cache, tmp_path, monkeypatch, kind):
+    monkeypatch.chdir(tmp_path)
+    CALLS.clear()
+    _kept_square(5.0)
+    [path] = (runs.cache_folder() / runs.VALUES).iterdir()
+    path.unlink()
+    if kind == "code":
+        path.write_bytes(pickle.dumps({"value": Exploit()}))
+    elif kind == "truncated":
+        path.write_bytes(pickle.dumps({"value": np.arange(100.0)})[:-40])
+    elif kind == "group-writable":
+        path.write_bytes(pickle.dumps({"value": np.zeros(1), "scale": 1.0}))
+        path.chmod(0o664)
+    else:
+        (tmp_path / "elsewhere.pickle").write_bytes(pickle.dumps({"value": np.zeros(1), "scale": 1.0}))
+        path.symlink_to(tmp_path / "elsewhere.pickle")
+    assert _kept_square(5.0)["value"] == 25.0 and len(CALLS) == 2
+    assert not (tmp_path / "exploited").exists(), "reading a kept value ran code"
+
+
+def test_a_kept_value_must_be_plain_and_its_arguments_encodable(cache):
+    import torch
+
+    @runs.kept
+    def a_tensor(n):
+        return torch.ones(n)
+
+    with pytest.raises(TypeError, match="not plain"):
+        a_tensor(2)
+    with pytest.raises(TypeError, match="not an argument"):
+        _kept_square(object())
+    assert not list((runs.cache_folder() / runs.VALUES).iterdir()), "nothing kept of either"
+
+
+def test_equal_arguments_have_equal_keys_and_any_difference_another():
+    import torch
+
+    base = ((1, 2.0, "a", None, True, (3,), [4.5]), {"x": np.arange(3.0), "t": torch.arange(4.0)})
+    key = runs.argument_key(*base)
+    assert runs.argument_key((1, 2.0, "a", None, True, (3,), [4.5]),
+                             {"t": torch.arange(4.0), "x": np.arange(3.0)}) == key, "keyword order is no difference"
+    others = [
+        ((1.0, 2.0, "a", None, True, (3,), [4.5]), base[1]),                 # an int made a float
+        ((1, 2.0, "a", None, True, [3], [4.5]), base[1]),                    # a tuple made a list
+        ((1, 2.0, "a", None, 1, (3,), [4.5]), base[1]),                      # True made 1
+        (base[0], {**base[1], "x": np.arange(3.0).astype(np.float32)}),      # another dtype
+        (base[0], {**base[1], "x": np.arange(3.0).reshape(3, 1)}),           # another shape
+        (base[0], {**base[1], "t": torch.arange(4.0).nextafter(torch.tensor(9.0))}),  # one ulp up
+        (base[0], {**base[1], "t": torch.arange(4.0, dtype=torch.float64)}), # a tensor's dtype
+        (base[0], {**base[1], "t": np.arange(4.0, dtype=np.float32)}),       # a tensor made an array
+    ]
+    assert len({runs.argument_key(*o) for o in others} | {key}) == len(others) + 1
+    strided = torch.arange(8.0)[::2]
+    assert runs.argument_key((strided,), {}) == runs.argument_key((strided.contiguous(),), {}), \
+        "layout is no difference"
+
+
+def test_the_spec_s_kept_values_are_what_a_plain_call_computes(cache):
+    """Each expected value the spec keeps (spec/runs.py ``kept``), for arguments its tests pass: the value
+    kept, read back, is the plain call's to the last bit (computed as a run is, nothing of it changes)."""
+    import torch
+
+    from spec import data as datasets
+    from spec import test_jacobians, test_linear, test_vanishing
+
+    x, y, params = test_jacobians.make_net(test_jacobians.NetCase("", 2, 1, 2, "gaussian"), 1)
+    case = test_jacobians.JAC_CASES[13]
+    jac_x, jac_weights = test_jacobians.jac_inputs(case, 0)
+    sgd_x, sgd_y = datasets.ps09_data()
+    calls = [
+        (test_jacobians.sympy_gradients, (2, 1, 2, {"x": x, "y": y, **params}), {}),
+        (test_jacobians.sympy_jacobian, (2, 12345), {}),
+        (test_jacobians._ref_jacobian, (jac_x, jac_weights), {}),
+        (test_linear._reference_sgd, (sgd_x[:50], sgd_y[:50]),
+         dict(lr=0.01, epochs=2, mu=0.9, seed=3, batch=32, dampening=0.0)),
+        (test_vanishing.exact_threshold, (1e-3,), {}),
+    ]
+    assert {f"{f.__module__}.{f.__name__}" for f, _, _ in calls} == \
+        {name for name in runs.KEPT if not name.startswith(__name__)}, "every kept function of the spec"
+
+    def same(a, b) -> bool:
+        if isinstance(a, dict):
+            return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+        if isinstance(a, (list, tuple)):
+            return len(a) == len(b) and all(same(p, q) for p, q in zip(a, b, strict=True))
+        return np.array_equal(np.asarray(a), np.asarray(b)) and np.asarray(a).dtype == np.asarray(b).dtype
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)   # the test's own threads: a kept value is computed with one
+    try:
+        for function, args, kwargs in calls:
+            function(*args, **kwargs)   # computed and kept
+            assert same(function(*args, **kwargs), function.uncached(*args, **kwargs)), function.__name__
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_a_kept_value_of_tensors_that_require_grad_is_their_values(cache):
+    """A caller's tensor that a submission marked with requires_grad (a robustness slip) gives the kept
+    value of its values: the expected value is still computed, and read back for the unmarked tensor."""
+    import torch
+
+    from spec import test_jacobians
+
+    x, weights = test_jacobians.jac_inputs(test_jacobians.JAC_CASES[2], 0)
+    plain = test_jacobians.ref_jacobian(x, weights)
+    marked = test_jacobians.ref_jacobian(x.clone().requires_grad_(), weights)
+    assert torch.equal(plain, marked) and not marked.requires_grad

@@ -160,7 +160,12 @@ def cache_folder(create: bool = True) -> Path | None:
     root = cache_root()
     if root is None:
         return None
-    folder = root / _key()
+    return _private_folder(root / _key(), create)
+
+
+def _private_folder(folder: Path, create: bool = True) -> Path | None:
+    """``folder`` (made with its parents if ``create``, writable by this user alone), or None where it
+    cannot be made or is not safely this user's own."""
     try:
         if create and not folder.is_dir():
             old = os.umask(0o022)
@@ -390,19 +395,7 @@ def kept(function):
 def _values_folder() -> Path | None:
     """The cache folder's subfolder of kept values (made), or None where there is no usable one."""
     folder = cache_folder()
-    if folder is None:
-        return None
-    folder = folder / VALUES
-    try:
-        if not folder.is_dir():
-            old = os.umask(0o022)
-            try:
-                folder.mkdir(exist_ok=True)
-            finally:
-                os.umask(old)
-    except OSError:
-        return None
-    return folder if folder.is_dir() and _ours(folder) else None
+    return None if folder is None else _private_folder(folder / VALUES)
 
 
 # ------------------------------------------------------------------------- in a test session

@@ -54,7 +54,8 @@ def pytest_configure(config):
     from grader.judge import early
 
     if config.getoption("records") and not hasattr(config, "workerinput"):
-        config.pluginmanager.register(RecordsWriter(config.getoption("records"), config), "records-writer")
+        writer = RecordsWriter(config.getoption("records"), config)
+        config.pluginmanager.register(writer, "records-writer")
         if config.getoption("isolate") and not config.getoption("collectonly"):
             # a grade's judge: the submission loads in its worker while this process collects the spec;
             # launched at this process's start where it began as python -m grader.judge.early, and with
@@ -68,8 +69,7 @@ def pytest_configure(config):
                 if worker is None:
                     worker = remote.launch(**arguments)
                 config.stash[LAUNCHED] = worker
-                config.pluginmanager.get_plugin("records-writer").write(
-                    event="worker", t=getattr(worker, "launched_wall", time.time()), early=launched_early)
+                writer.write(event="worker", t=getattr(worker, "launched_wall", time.time()), early=launched_early)
     early.take(None)   # an early worker that was not taken is ended
 
 

@@ -51,6 +51,7 @@ import cloudpickle
 from grader.judge import sandbox
 from grader.sandboxed import notebook
 from grader.sandboxed.worker import PASSED_ON, mutable_leaves
+from grader.sandboxed.worker import random_state as _rng_now
 from grader.sandboxed.worker import same_random_state as _same_rng
 from spec.plugins import leaks
 
@@ -423,11 +424,6 @@ class _Pickler(cloudpickle.CloudPickler):
         return None
 
 
-def _rng_now() -> tuple:
-    """The judge's random state: torch's, numpy's global one, Python's."""
-    return torch.get_rng_state(), np.random.get_state(), random.getstate()
-
-
 def _context(rng: tuple | None) -> dict:
     """What a call runs under; ``rng`` the random state to continue from, None where the worker holds
     it already (the state its last reply left, which the judge has not moved since)."""
@@ -639,7 +635,7 @@ class RemoteImplementation:
         if known is not None and object.__getattribute__(known, "_generation") == worker.generation and \
                 worker.process is not None and not worker.over_limit and not worker.cpu_exceeded:
             return known    # else the lookup below starts a new worker and its own handle
-        value = self.worker.request("attr_impl", name, judge=self)
+        value = worker.request("attr_impl", name, judge=self)
         if isinstance(value, Handle) and object.__getattribute__(value, "_callable") and \
                 object.__getattribute__(value, "_type") == "builtins.function":
             object.__setattr__(value, "_label", name)

@@ -186,9 +186,8 @@ class Server:
         """The random state the call left (the judge continues from it, as in one process), then the
         worker's own settings put back."""
         import numpy as np
-        import torch
 
-        now = torch.get_rng_state(), np.random.get_state(), random.getstate()
+        now = random_state()
         start, self.rng = self.rng_start, now
         self.baseline.restore()
         if start is not None and same_random_state(now, start):
@@ -196,6 +195,15 @@ class Server:
         name, keys, pos, has_gauss, cached = now[1]
         return {"rng": {"torch": now[0], "numpy": [name, keys, pos, has_gauss, cached],
                         "random": np.array(now[2][1], dtype=np.uint32)}}
+
+
+def random_state() -> tuple:
+    """This process's random state: torch's, numpy's global one, Python's (the judge reads its own with this
+    too, so that :func:`same_random_state` compares like with like)."""
+    import numpy as np
+    import torch
+
+    return torch.get_rng_state(), np.random.get_state(), random.getstate()
 
 
 def same_random_state(a: tuple, b: tuple) -> bool:

@@ -566,8 +566,7 @@ def test_the_worker_launches_at_the_judge_s_start_with_the_arguments_the_plugin_
     records = tmp_path / "records.jsonl"
     (tmp_path / "work").mkdir()
     grading._run_spec(str(IMPLS / "ps09_sigmoid_plus.py"), records, selection=("ps09.1-1",), only=None,
-                             timeout=60, slow=False, run_timeout=600, work=tmp_path / "work",
-                             hide_reference=False)
+                      timeout=60, slow=False, run_timeout=600, work=tmp_path / "work", hide_reference=False)
     events = [json.loads(line) for line in records.read_text().splitlines()]
     launch = [e for e in events if e["event"] == "worker"]
     assert [e["early"] for e in launch] == [early]

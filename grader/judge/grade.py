@@ -297,6 +297,8 @@ def _run_spec(target: str, records: Path, *, selection, only: Path | None, timeo
                *(["--hide-reference"] if hide_reference else []), *(paths or graded_paths(selection)), "-q",
                "-p", "no:randomly",
                "-p", "no:xdist", "-p", "no:cacheprovider", "-p", "timeout", f"--timeout={wall:g}",
+               # log capture: a judge's records carry no log lines (the worker's output is its own)
+               "-p", "no:logging",
                "--timeout-method=signal", f"--worker-cpu-limit={timeout:g}",
                # a failure's record is its message (and the student's lines, in its notes): the log keeps
                # Python's own traceback, without pytest's source excerpts (which parse the module per failure)

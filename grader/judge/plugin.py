@@ -234,21 +234,31 @@ def _start_worker(config) -> tuple:
     return loaded, error
 
 
+#: what a judge imports at its first use anyway, in this order: torch._dynamo, which the first optimizer a
+#: test builds imports (0.7 to 1 s), and what the spec's data sets import (spec/data.py: 0.8 s)
+WHILE_LOADING = ("torch._dynamo", "sklearn.datasets", "sklearn.model_selection")
+
+
 def _while_it_loads(worker) -> None:
-    """What this process would import at its first test anyway, imported while the worker still loads the
-    submission (a notebook's cells), where this process has nothing else to do and a core of its own:
-    torch._dynamo, which the first optimizer a test builds imports (about 1 s). A judge forked from a warm
-    process (grader/judge/warm.py) has it already; on one core it would take the worker's time."""
-    if "torch._dynamo" in sys.modules or len(os.sched_getaffinity(0)) < 2:
+    """What this process would import at its first tests anyway (:data:`WHILE_LOADING`), imported while
+    the worker still loads the submission (a notebook's cells), where this process has nothing else to
+    do and a core of its own, each only if the worker is still loading. A judge forked from a warm process
+    (grader/judge/warm.py) has them already; on one core they would take the worker's time."""
+    if len(os.sched_getaffinity(0)) < 2:
         return
+    import importlib
     import select
 
-    try:
-        loading = not select.select([worker.receive_fd], [], [], 0)[0]
-    except (OSError, ValueError, AttributeError):   # no channel: the launch failed, finish_start says why
-        return
-    if loading:
-        import torch._dynamo  # noqa: F401
+    for name in WHILE_LOADING:
+        if name in sys.modules:
+            continue
+        try:
+            loading = not select.select([worker.receive_fd], [], [], 0)[0]
+        except (OSError, ValueError, AttributeError):   # no channel: the launch failed, finish_start says why
+            return
+        if not loading:
+            return
+        importlib.import_module(name)
 
 
 def _worker_arguments(config) -> dict | str:

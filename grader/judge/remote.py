@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import atexit
 import builtins
+import collections
+import functools
 import io
 import os
 import random
@@ -376,8 +378,9 @@ class Worker:
         make = lambda info: Handle(judge, info, generation)
         try:
             if "ctx" in reply:
-                _apply_context(reply["ctx"])
-                self.rng_held = _rng_now()   # the worker's, moved or not: the same as the judge's now
+                # the worker's, moved or not: the same as the judge's now (the state the call began from
+                # where it drew no random number)
+                self.rng_held = _apply_context(reply["ctx"]) or now
             seen = reply.get("seen", [])
             if type(seen) is list and all(type(name) is str for name in seen):
                 rules.note_seen(seen)   # what the sheet's "use ..." rules observed in the worker
@@ -414,6 +417,10 @@ class _Pickler(cloudpickle.CloudPickler):
         super().__init__(file, protocol=5)
         self.worker, self.generation, self.judge = worker, generation, judge
 
+    @property
+    def dispatch_table(self):   # read once, as the pickler is made
+        return _request_reducers()
+
     def persistent_id(self, obj):
         if isinstance(obj, Handle):
             if object.__getattribute__(obj, "_generation") != self.generation:
@@ -422,6 +429,14 @@ class _Pickler(cloudpickle.CloudPickler):
         if isinstance(obj, RemoteImplementation):
             return ("impl",)
         return None
+
+
+@functools.cache
+def _request_reducers():
+    """cloudpickle's reducers, and a tensor's storage (what torch reduces a tensor's data to) as its bytes
+    where the channel carries its dtype (grader/sandboxed/channel.py storage_bytes), else torch's own."""
+    return collections.ChainMap({torch.storage.TypedStorage: lambda storage: channel.storage_bytes(storage)
+                                 or storage.__reduce__()}, cloudpickle.CloudPickler.dispatch_table)
 
 
 def _context(rng: tuple | None) -> dict:
@@ -435,14 +450,15 @@ def _context(rng: tuple | None) -> dict:
     return ctx
 
 
-def _apply_context(ctx) -> None:
-    """Continue from the random state the call left, after checking it is one (a reply without one:
-    the call drew no random number, the judge's state is the worker's)."""
+def _apply_context(ctx) -> tuple | None:
+    """Continue from the random state the call left, after checking it is one; returns that state as
+    :func:`grader.sandboxed.worker.random_state` reads it. None for a reply without one: the call drew no
+    random number, the judge's state is the worker's."""
     tree = wire.from_wire(ctx, lambda info: None)
     if type(tree) is not dict:
         raise channel.ChannelError("the worker's context is malformed")
     if "rng" not in tree:
-        return
+        return None
     tree = tree["rng"]
     state = tree["torch"]
     current = torch.get_rng_state()
@@ -455,9 +471,11 @@ def _apply_context(ctx) -> None:
     words = tree["random"]
     if type(words) is not np.ndarray or words.dtype != np.uint32 or words.shape != (625,) or words[624] > 624:
         raise channel.ChannelError("the worker's random state is malformed")
+    numpy_state, random_words = (name, keys, pos, has_gauss, cached), (3, tuple(words.tolist()), None)
     torch.set_rng_state(state)
-    np.random.set_state((name, keys, pos, has_gauss, cached))
-    random.setstate((3, tuple(words.tolist()), None))
+    np.random.set_state(numpy_state)
+    random.setstate(random_words)
+    return state, numpy_state, random_words
 
 
 def _apply_change(leaf, state, what: str) -> None:

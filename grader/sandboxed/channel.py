@@ -41,6 +41,25 @@ TENSOR_DTYPES = {name: getattr(torch, name) for name in (
     "complex64", "complex128")}
 
 
+def storage_bytes(storage) -> tuple | None:
+    """A request's CPU storage as ``(storage_from_bytes, (its bytes, its dtype's name))``, what the judge's
+    pickler sends in place of torch's own reduction (which runs torch.save on each storage, and the
+    worker torch.load: about 40 and 50 microseconds a tensor where this takes 20 and 13); None for a
+    storage of another device or dtype, which keeps torch's."""
+    raw = getattr(storage, "_untyped_storage", None)   # (TypedStorage's public properties warn: deprecated)
+    name = str(getattr(storage, "dtype", "")).removeprefix("torch.")
+    if raw is None or name not in TENSOR_DTYPES or raw.device.type != "cpu":
+        return None
+    data = torch.empty(0, dtype=torch.uint8).set_(raw).numpy().tobytes() if raw.nbytes() else b""
+    return storage_from_bytes, (data, name)
+
+
+def storage_from_bytes(data: bytes, dtype: str):
+    """The storage :func:`storage_bytes` sent (the worker's end of a request)."""
+    raw = torch.frombuffer(bytearray(data), dtype=torch.uint8).untyped_storage() if data else torch.UntypedStorage(0)
+    return torch.storage.TypedStorage(wrap_storage=raw, dtype=TENSOR_DTYPES[dtype], _internal=True)
+
+
 class ChannelError(Exception):
     """The worker's reply is missing, cut, too large or not data of the agreed shapes."""
 

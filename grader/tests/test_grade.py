@@ -515,17 +515,18 @@ def test_a_grade_reads_the_spec_s_runs_from_the_cache_and_fills_it(tmp_path, mon
     assert any("the spec's own run gives 100.000" in m for m in messages), messages[:2]
 
 
-def test_the_judge_imports_what_its_first_optimizer_needs_only_while_the_worker_loads():
-    """torch._dynamo (1 s, imported by the first torch.optim optimizer a test builds) is imported while
-    the worker has not answered yet, where the judge would wait anyway; once the worker's reply is there,
-    not (a new interpreter each time: nothing imported it before)."""
+def test_the_judge_imports_what_its_first_tests_need_only_while_the_worker_loads():
+    """torch._dynamo (1 s, imported by the first torch.optim optimizer a test builds) and what the spec's
+    data sets import (sklearn.datasets) are imported while the worker has not answered yet, where the
+    judge would wait anyway; once the worker's reply is there, not (a new interpreter each time: nothing
+    imported them before)."""
     import os
     import subprocess
     import sys
 
     script = """
 import os, sys
-from grader.judge.plugin import _while_it_loads
+from grader.judge.plugin import WHILE_LOADING, _while_it_loads
 
 class Worker:
     pass
@@ -535,10 +536,10 @@ read, write = os.pipe()
 os.write(write, b"ready")                # the worker's reply is waiting: it has loaded
 worker.receive_fd = read
 _while_it_loads(worker)
-answered = "torch._dynamo" in sys.modules
+answered = [name in sys.modules for name in WHILE_LOADING]
 worker.receive_fd = os.pipe()[0]         # nothing to read yet: still loading
 _while_it_loads(worker)
-print(answered, "torch._dynamo" in sys.modules)
+print(any(answered), all(name in sys.modules for name in WHILE_LOADING))
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                           cwd=Path(__file__).resolve().parents[2])

@@ -381,12 +381,21 @@ def _global_state():
     state.restore()
 
 
+def seed_torch(value: int) -> None:
+    """torch.manual_seed(value) for the generators a test can use: the CPU's, and CUDA's where there is
+    CUDA (torch.manual_seed also queues a seeding of each accelerator that has not started, and formats
+    the caller's stack for it: 0.8 ms under pytest, 0.26 s of a dl-a1 grade's 330 tests)."""
+    torch.random.default_generator.manual_seed(value)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(value)
+
+
 @pytest.fixture(autouse=True)
 def seed(request) -> int:
     """Seed torch, numpy's global state and Python's ``random`` from the test's own ID, so every
     test draws the same numbers whatever the order or the worker that runs it."""
     value = zlib.crc32(request.node.nodeid.encode())
-    torch.manual_seed(value)
+    seed_torch(value)
     np.random.seed(value)
     import random
     random.seed(value)

@@ -356,3 +356,21 @@ def test_a_skip_counts_as_the_spec_s_only_when_the_spec_raised_it(origin, spec_s
         with pytest.raises(pytest.skip.Exception) as info:
             namespace["f"]()
     assert _raised_by_the_spec(info) is spec_s
+
+
+@pytest.mark.parametrize("value", [0, 1, 42, 2**31 - 1, 2**32 - 1, 3_141_592_653])
+def test_the_seed_fixture_seeds_torch_as_manual_seed_does(value):
+    """The seed fixture's seed_torch leaves the CPU generator (and CUDA's, where there is CUDA) in the state
+    torch.manual_seed gives, without queueing the seeding of accelerators that are not there."""
+    from spec.plugins.selection import seed_torch
+
+    torch.manual_seed(value)
+    expected = torch.get_rng_state()
+    expected_cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+    torch.manual_seed(value + 1)
+    torch.rand(3)
+    seed_torch(value)
+    assert torch.equal(torch.get_rng_state(), expected)
+    assert [torch.equal(a, b) for a, b in zip(torch.cuda.get_rng_state_all() if expected_cuda else [],
+                                              expected_cuda, strict=True)] == [True] * len(expected_cuda)
+    assert torch.initial_seed() == value

@@ -21,6 +21,7 @@ their entries appear in the JSON (each entry ``{"~blob": nbytes, "dtype": ..., "
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import struct
@@ -44,8 +45,8 @@ TENSOR_DTYPES = {name: getattr(torch, name) for name in (
 def storage_bytes(storage) -> tuple | None:
     """A request's CPU storage as ``(storage_from_bytes, (its bytes, its dtype's name))``, what the judge's
     pickler sends in place of torch's own reduction (which runs torch.save on each storage, and the
-    worker torch.load: about 40 and 50 microseconds a tensor where this takes 20 and 13); None for a
-    storage of another device or dtype, which keeps torch's."""
+    worker torch.load: a request with four small tensors took 174 and 200 microseconds to pickle and
+    unpickle, 98 and 48 this way); None for a storage of another device or dtype, which keeps torch's."""
     raw = getattr(storage, "_untyped_storage", None)   # (TypedStorage's public properties warn: deprecated)
     name = str(getattr(storage, "dtype", "")).removeprefix("torch.")
     if raw is None or name not in TENSOR_DTYPES or raw.device.type != "cpu":
@@ -55,9 +56,13 @@ def storage_bytes(storage) -> tuple | None:
 
 
 def storage_from_bytes(data: bytes, dtype: str):
-    """The storage :func:`storage_bytes` sent (the worker's end of a request)."""
-    raw = torch.frombuffer(bytearray(data), dtype=torch.uint8).untyped_storage() if data else torch.UntypedStorage(0)
-    return torch.storage.TypedStorage(wrap_storage=raw, dtype=TENSOR_DTYPES[dtype], _internal=True)
+    """The storage :func:`storage_bytes` sent (the worker's end of a request), in memory torch allocates, as
+    torch.load's is: resizable (a submission may grow an argument in place, ``out=`` or ``resize_``) and
+    aligned as torch aligns its own."""
+    raw = torch.empty(len(data), dtype=torch.uint8)
+    if data:   # (a numpy view of raw would leave its storage fixed in size)
+        ctypes.memmove(raw.data_ptr(), data, len(data))
+    return torch.storage.TypedStorage(wrap_storage=raw.untyped_storage(), dtype=TENSOR_DTYPES[dtype], _internal=True)
 
 
 class ChannelError(Exception):

@@ -169,10 +169,11 @@ class Server:
         from grader.sandboxed import rules
 
         rng = ctx.get("rng")
-        # the judge's state where it sent one; else the state the last reply reported, which this process is
-        # still in (nothing of the worker's draws between a reply and the next request)
         if rng is not None:
             self.rng = rng["torch"], tuple(rng["numpy"]), rng["random"]
+        # the judge's state, or (not sent) the one the last reply reported: set again, as code may have run
+        # since (the request's unpickling, a released object's __del__, the submission's own threads)
+        if self.rng is not None:
             torch.set_rng_state(self.rng[0])
             np.random.set_state(self.rng[1])
             random.setstate(self.rng[2])

@@ -139,6 +139,26 @@ def test_a_request_s_tensors_reach_the_worker_as_they_are(value):
     assert b"storage_from_bytes" in data and b"_load_from_bytes" not in data, "not the channel's reduction"
 
 
+def test_a_request_s_tensor_can_grow_in_place_in_the_worker():
+    """As after torch's own unpickling, the worker's copy of a request's tensor is in memory torch
+    allocated: a submission may write a longer result into it (``out=``, ``resize_``), and it is aligned
+    as torch aligns its own."""
+    import io
+    import pickle
+
+    from grader.judge import remote
+
+    buffer = io.BytesIO()
+    remote._Pickler(buffer, None, 0, None).dump([torch.zeros(2, dtype=torch.float64), torch.arange(3)])
+    out, small = pickle.loads(buffer.getvalue())
+    assert out.tolist() == [0.0, 0.0]
+    torch.cat([torch.ones(3, dtype=torch.float64), torch.full((2,), 2.0, dtype=torch.float64)], out=out.resize_(0))
+    assert out.tolist() == [1.0, 1.0, 1.0, 2.0, 2.0]
+    small.resize_(7)
+    assert small.shape == (7,) and small[:3].tolist() == [0, 1, 2]
+    assert out.data_ptr() % 64 == 0 and small.data_ptr() % 64 == 0
+
+
 def test_a_storage_the_channel_does_not_carry_keeps_torch_s_own_reduction():
     """A storage of a dtype outside the channel's (complex32) or off the CPU is left to torch's own
     reduction (which is all a tensor on a GPU or of such a dtype got before)."""

@@ -36,6 +36,7 @@ import builtins
 import collections
 import functools
 import io
+import math
 import os
 import random
 import select
@@ -468,10 +469,11 @@ def _apply_context(ctx) -> tuple | None:
     if name != "MT19937" or type(keys) is not np.ndarray or keys.dtype != np.uint32 or keys.shape != (624,) \
             or type(pos) is not int or not 0 <= pos <= 624 or has_gauss not in (0, 1) or type(cached) is not float:
         raise channel.ChannelError("the worker's numpy random state is malformed")
-    words = tree["random"]
-    if type(words) is not np.ndarray or words.dtype != np.uint32 or words.shape != (625,) or words[624] > 624:
+    words, gauss = tree["random"], tree.get("gauss")   # gauss: random.gauss's cached second value, or None
+    if type(words) is not np.ndarray or words.dtype != np.uint32 or words.shape != (625,) or words[624] > 624 \
+            or not (gauss is None or (type(gauss) is float and math.isfinite(gauss))):
         raise channel.ChannelError("the worker's random state is malformed")
-    numpy_state, random_words = (name, keys, pos, has_gauss, cached), (3, tuple(words.tolist()), None)
+    numpy_state, random_words = (name, keys, pos, has_gauss, cached), (3, tuple(words.tolist()), gauss)
     torch.set_rng_state(state)
     np.random.set_state(numpy_state)
     random.setstate(random_words)

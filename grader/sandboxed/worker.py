@@ -196,7 +196,7 @@ class Server:
             return {}      # the call drew no random number
         name, keys, pos, has_gauss, cached = now[1]
         return {"rng": {"torch": now[0], "numpy": [name, keys, pos, has_gauss, cached],
-                        "random": np.array(now[2][1], dtype=np.uint32)}}
+                        "random": np.array(now[2][1], dtype=np.uint32), "gauss": now[2][2]}}
 
 
 def random_state() -> tuple:

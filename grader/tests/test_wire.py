@@ -276,6 +276,47 @@ def test_the_random_state_continues_across_the_channel_as_in_one_process(referen
     assert remote_draws == local_draws
 
 
+def test_python_s_cached_gaussian_continues_across_the_channel(reference):
+    """random.gauss draws two values and keeps the second for its next call: a call that draws one
+    leaves the other to whoever draws next, the judge or the worker, as in one process."""
+    impl = reference[0]
+
+    def gaussians(run) -> list[float]:
+        random.seed(11)
+        out = [run(lambda impl: random.gauss(0.0, 1.0))]   # the worker draws two, keeps one
+        out.append(random.gauss(0.0, 1.0))                  # the judge's: the kept one
+        out.append(random.gauss(0.0, 1.0))                  # the judge draws two, keeps one
+        out.append(run(lambda impl: random.gauss(0.0, 1.0)))
+        out.append(run(lambda impl: (random.gauss(0.0, 1.0), random.gauss(0.0, 1.0))))
+        out.append(random.gauss(0.0, 1.0))
+        return out
+
+    assert gaussians(impl.run) == gaussians(lambda f: f(None))
+
+
+@pytest.mark.parametrize("gauss, taken", [(None, True), (0.25, True), ("0.25", False), (1, False),
+                                          (math.inf, False), (math.nan, False)])
+def test_a_reply_s_cached_gaussian_is_taken_only_as_a_finite_float_or_none(gauss, taken):
+    from grader.judge import remote
+
+    before = (torch.get_rng_state(), np.random.get_state(), random.getstate())
+    state = random.getstate()
+    numpy_state = np.random.get_state()
+    reply = {"rng": {"torch": torch.get_rng_state(), "numpy": list(numpy_state),
+                     "random": np.array(state[1], dtype=np.uint32), "gauss": gauss}}
+    wire.new_reply()
+    ctx = wire.load(channel.dump(channel.to_wire(reply, lambda obj: 1)))
+    try:
+        if taken:
+            held = remote._apply_context(ctx)
+            assert random.getstate()[2] == gauss and remote._same_rng(held, remote._rng_now())
+        else:
+            with pytest.raises(ChannelError, match="random state is malformed"):
+                remote._apply_context(ctx)
+    finally:
+        torch.set_rng_state(before[0]), np.random.set_state(before[1]), random.setstate(before[2])
+
+
 def test_a_call_that_draws_nothing_sends_no_random_state_back(reference, monkeypatch):
     from grader.judge import remote
 

@@ -515,6 +515,7 @@ def test_a_grade_reads_the_spec_s_runs_from_the_cache_and_fills_it(tmp_path, mon
     assert any("the spec's own run gives 100.000" in m for m in messages), messages[:2]
 
 
+@pytest.mark.slow   # a new interpreter that imports torch, torch._dynamo and scikit-learn (4 s)
 def test_the_judge_imports_what_its_first_tests_need_only_while_the_worker_loads():
     """torch._dynamo (1 s, imported by the first torch.optim optimizer a test builds) and what the spec's
     data sets import (sklearn.datasets) are imported while the worker has not answered yet, where the

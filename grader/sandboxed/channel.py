@@ -46,12 +46,13 @@ def storage_bytes(storage) -> tuple | None:
     """A request's CPU storage as ``(storage_from_bytes, (its bytes, its dtype's name))``, what the judge's
     pickler sends in place of torch's own reduction (which runs torch.save on each storage, and the
     worker torch.load: a request with four small tensors took 174 and 200 microseconds to pickle and
-    unpickle, 98 and 48 this way); None for a storage of another device or dtype, which keeps torch's."""
+    unpickle, 80 and 48 this way); None for a storage of another device or dtype, which keeps torch's."""
     raw = getattr(storage, "_untyped_storage", None)   # (TypedStorage's public properties warn: deprecated)
     name = str(getattr(storage, "dtype", "")).removeprefix("torch.")
     if raw is None or name not in TENSOR_DTYPES or raw.device.type != "cpu":
         return None
-    data = torch.empty(0, dtype=torch.uint8).set_(raw).numpy().tobytes() if raw.nbytes() else b""
+    # read where it lies (a numpy view of it would leave the caller's storage fixed in size from then on)
+    data = ctypes.string_at(raw.data_ptr(), raw.nbytes()) if raw.nbytes() else b""
     return storage_from_bytes, (data, name)
 
 

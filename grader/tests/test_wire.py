@@ -142,15 +142,19 @@ def test_a_request_s_tensors_reach_the_worker_as_they_are(value):
 def test_a_request_s_tensor_can_grow_in_place_in_the_worker():
     """As after torch's own unpickling, the worker's copy of a request's tensor is in memory torch
     allocated: a submission may write a longer result into it (``out=``, ``resize_``), and it is aligned
-    as torch aligns its own."""
+    as torch aligns its own; the judge's tensor it was sent from can still grow too."""
     import io
     import pickle
 
     from grader.judge import remote
 
+    sent = [torch.zeros(2, dtype=torch.float64), torch.arange(3)]
     buffer = io.BytesIO()
-    remote._Pickler(buffer, None, 0, None).dump([torch.zeros(2, dtype=torch.float64), torch.arange(3)])
+    remote._Pickler(buffer, None, 0, None).dump(sent)
     out, small = pickle.loads(buffer.getvalue())
+    # and the judge's own tensors stay as they were: sending one leaves it resizable
+    assert all(t.untyped_storage().resizable() for t in sent)
+    sent[1].resize_(5)
     assert out.tolist() == [0.0, 0.0]
     torch.cat([torch.ones(3, dtype=torch.float64), torch.full((2,), 2.0, dtype=torch.float64)], out=out.resize_(0))
     assert out.tolist() == [1.0, 1.0, 1.0, 2.0, 2.0]

@@ -114,19 +114,25 @@ REQUEST_TENSORS = {
 }
 
 
+def request_bytes(value) -> bytes:
+    """``value`` pickled as the judge pickles a request for the worker (grader/judge/remote.py)."""
+    import io
+
+    from grader.judge import remote
+
+    buffer = io.BytesIO()
+    remote._Pickler(buffer, None, 0, None).dump(value)
+    return buffer.getvalue()
+
+
 @pytest.mark.parametrize("value", list(REQUEST_TENSORS.values()), ids=list(REQUEST_TENSORS))
 def test_a_request_s_tensors_reach_the_worker_as_they_are(value):
     """A request's tensors are pickled with their storages' bytes (grader/sandboxed/channel.py
     storage_bytes), not torch.save: the worker unpickles the same type, dtype, values, shape, strides,
     offset, conjugate and negative bits and requires_grad."""
-    import io
     import pickle
 
-    from grader.judge import remote
-
-    buffer = io.BytesIO()
-    remote._Pickler(buffer, None, 0, None).dump({"args": (value,)})
-    data = buffer.getvalue()
+    data = request_bytes({"args": (value,)})
     out = pickle.loads(data)["args"][0]
     assert type(out) is type(value) and out.dtype == value.dtype and out.shape == value.shape
     assert out.requires_grad == value.requires_grad and out.is_conj() == value.is_conj()
@@ -143,15 +149,10 @@ def test_a_request_s_tensor_can_grow_in_place_in_the_worker():
     """As after torch's own unpickling, the worker's copy of a request's tensor is in memory torch
     allocated: a submission may write a longer result into it (``out=``, ``resize_``), and it is aligned
     as torch aligns its own; the judge's tensor it was sent from can still grow too."""
-    import io
     import pickle
 
-    from grader.judge import remote
-
     sent = [torch.zeros(2, dtype=torch.float64), torch.arange(3)]
-    buffer = io.BytesIO()
-    remote._Pickler(buffer, None, 0, None).dump(sent)
-    out, small = pickle.loads(buffer.getvalue())
+    out, small = pickle.loads(request_bytes(sent))
     # and the judge's own tensors stay as they were: sending one leaves it resizable
     assert all(t.untyped_storage().resizable() for t in sent)
     sent[1].resize_(5)
@@ -166,18 +167,13 @@ def test_a_request_s_tensor_can_grow_in_place_in_the_worker():
 def test_a_storage_the_channel_does_not_carry_keeps_torch_s_own_reduction():
     """A storage of a dtype outside the channel's (complex32) or off the CPU is left to torch's own
     reduction (which is all a tensor on a GPU or of such a dtype got before)."""
-    import io
     import warnings
-
-    from grader.judge import remote
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # torch: ComplexHalf support is experimental
         odd = torch.randn(4, dtype=torch.complex64).to(torch.complex32)
         assert channel.storage_bytes(odd._typed_storage()) is None
-        buffer = io.BytesIO()
-        remote._Pickler(buffer, None, 0, None).dump(odd)
-        assert b"storage_from_bytes" not in buffer.getvalue()
+        assert b"storage_from_bytes" not in request_bytes(odd)
         assert channel.storage_bytes(torch.zeros(2, device="meta")._typed_storage()) is None
         assert channel.storage_bytes(torch.zeros(2)._typed_storage()) is not None
 

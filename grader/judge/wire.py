@@ -7,6 +7,7 @@ trusted: a reply that is not data of the agreed shapes is a :class:`ChannelError
 
 from __future__ import annotations
 
+import ctypes
 import json
 import math
 
@@ -67,7 +68,10 @@ def _tensor_entry(entry: dict, blobs: np.ndarray, cursor: list[int]):
     if nbytes == 0:
         tensor = torch.empty(shape, dtype=dtype)
     else:
-        raw = torch.from_numpy(blobs[cursor[0]:cursor[0] + nbytes].copy())
+        # in memory torch allocates, as its own tensors are: resizable (a test may grow a result in place,
+        # ``out=`` or ``resize_``) and aligned; a tensor over numpy's copy would stay fixed in size
+        raw = torch.empty(nbytes, dtype=torch.uint8)
+        ctypes.memmove(raw.data_ptr(), blobs.ctypes.data + cursor[0], nbytes)
         cursor[0] += nbytes
         tensor = raw.ne(0) if dtype is torch.bool else raw.view(dtype)   # a bool is 0 or 1, whatever was sent
         tensor = tensor.reshape(shape)

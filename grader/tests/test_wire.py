@@ -164,6 +164,22 @@ def test_a_request_s_tensor_can_grow_in_place_in_the_worker():
     assert out.data_ptr() % 64 == 0 and small.data_ptr() % 64 == 0
 
 
+@pytest.mark.parametrize("name", DTYPES)
+def test_a_reply_s_tensor_can_grow_in_place_in_the_judge(name):
+    """A tensor the worker returns is the judge's own as one the spec made would be: in memory torch
+    allocated, so a test may write a longer result into it (``out=``, ``resize_``), aligned as torch aligns."""
+    dtype = channel.TENSOR_DTYPES[name]
+    sent = torch.arange(6).reshape(2, 3).to(dtype)
+    back = roundtrip([sent, torch.zeros(0, dtype=dtype)])
+    for tensor in back:
+        assert tensor.untyped_storage().resizable(), f"a returned {name} tensor cannot be resized"
+        assert tensor.numel() == 0 or tensor.data_ptr() % 64 == 0
+    grown = back[0].reshape(-1).resize_(9)
+    assert torch.equal(grown[:6], sent.reshape(-1))
+    torch.cat([sent.reshape(-1), sent.reshape(-1)], out=back[1])
+    assert torch.equal(back[1], torch.cat([sent.reshape(-1)] * 2))
+
+
 def test_a_storage_the_channel_does_not_carry_keeps_torch_s_own_reduction():
     """A storage of a dtype outside the channel's (complex32) or off the CPU is left to torch's own
     reduction (which is all a tensor on a GPU or of such a dtype got before)."""

@@ -6,7 +6,8 @@ cells) then run while this process imports torch, pytest's plugins and the spec,
 earlier than a launch at pytest's configure. The worker's arguments are read here from the same
 options the plugin reads (``--impl``, ``--alias``, ``--worker-dir``, ...); at configure the plugin
 computes them again (grader/judge/plugin.py) and takes this worker only where they are the same, else
-ends it and launches its own: a guess here can cost time, never change what is graded.
+ends it and launches its own: a guess here can cost time, never change what is graded. A class's judges,
+forks of a warm process (grader/judge/grade.py ``_fork_judge``), start through :func:`main` too.
 """
 
 from __future__ import annotations

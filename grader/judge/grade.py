@@ -391,9 +391,10 @@ def _fork_judge(args: list[str], env: dict, log) -> _ForkedJudge:
         tempfile.tempdir = None          # computed again, from the judge's TMPDIR
         if "torch" in sys.modules:       # imported under the grader's environment
             sys.modules["torch"].set_num_threads(int(env.get("OMP_NUM_THREADS", "1")))
-        import pytest
+        # the worker launched first, as a new interpreter's judge does
+        from grader.judge import early
 
-        code = int(pytest.main(args))
+        code = early.main(args)
     except BaseException:                # the judge never returns into the grader's code
         import traceback
 

@@ -577,6 +577,32 @@ def test_the_worker_launches_at_the_judge_s_start_with_the_arguments_the_plugin_
     assert early_module.EARLY == []
 
 
+@pytest.mark.slow   # a judge forked from a new interpreter that has imported the judge's libraries
+def test_a_forked_judge_launches_its_worker_before_pytest_starts(tmp_path):
+    """A class's judges are forks of a warm process (grader/judge/grade.py _fork_judge): each launches its
+    worker before pytest's own start too (grader/judge/early.py), and the plugin takes that worker."""
+    import subprocess
+    import sys
+
+    script = f"""
+import json, sys
+from pathlib import Path
+from grader.judge import grade
+tmp = Path({str(tmp_path)!r})
+(tmp / "work").mkdir()
+code = grade._run_spec({str(IMPLS / "ps09_sigmoid_plus.py")!r}, tmp / "records.jsonl", selection=("ps09.1-1",),
+                       only=None, timeout=60, slow=False, run_timeout=600, work=tmp / "work",
+                       hide_reference=False, fork_judge=True)
+events = [json.loads(line) for line in (tmp / "records.jsonl").read_text().splitlines()]
+print(json.dumps([code, [e["early"] for e in events if e["event"] == "worker"],
+                  sorted({{e["outcome"] for e in events if e["event"] == "result" and e["tier"] == "points"}})]))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.splitlines()[-1]) == [0, [True], ["passed"]]
+
+
 @pytest.mark.slow   # four grades
 @pytest.mark.parametrize("submission", ["crash_in_trace.py", "momentum_dampened.py"])
 def test_judges_side_by_side_give_the_verdicts_of_one(submission):

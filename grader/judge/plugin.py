@@ -187,12 +187,13 @@ class RecordsWriter:
         self.exitstatus = int(exitstatus)
         self.write(event="finished", exitstatus=self.exitstatus)   # what follows is the process's exit
 
-    @pytest.hookimpl(trylast=True)
+    @pytest.hookimpl(tryfirst=True)
     def pytest_unconfigure(self, config):
         self.handle.close()
         if getattr(self, "exitstatus", None) is not None and config.getoption("isolate"):
-            # a grade's judge: everything is recorded and the worker is gone (its own unconfigure, run
-            # before this one); the interpreter's teardown of torch & co decides nothing, and costs a second
+            # a grade's judge: everything is recorded, so it ends its worker and exits here, first: the other
+            # plugins' unconfigure (pytest's full garbage collection for unraisable exceptions: 0.2 s with
+            # torch & co loaded) and the interpreter's teardown decide nothing, and cost a second
             worker = config.stash.get(WORKER, None)
             if worker is not None:
                 worker.close()

@@ -111,9 +111,11 @@ def test_tuned_mlp_against_the_linear_fit(searches, name, factor):
 
 @exercise("ex08.mlp")
 def test_search_is_deterministic_for_a_seed(impl, searches):
-    x, y = datasets.ex08_nonlinear_data()
+    """The search again with the same seed gives the same scores: on the sheet's 15 points, whose search
+    builds the same MLPs (every hidden size of the grid) in a third of the 100 points' time."""
+    x, y = datasets.ex08_linear_data()
     again = search(impl, x, y, seed=0)
-    assert_close(list(again.values()), list(searches["non-linear 100 points"].values()),
+    assert_close(list(again.values()), list(searches["sheet's 15 points"].values()),
                  "the same seed must give the same search", dtype=torch.float32)
 
 

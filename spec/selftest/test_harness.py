@@ -107,6 +107,7 @@ WRONG = [
     WrongCase("discussion_first_epoch.py", "dl-a1.q4", {"dl-a1.q4e"}, keyword="own_final"),
     WrongCase("bound_without_x1.py", "ex08.vanishing", {"ex08.vanishing-bound"}, ("a7.sigmoid-factor",)),
     WrongCase("mlp_tanh.py", "ex08.mlp", {"ex08.mlp"}, keyword="linear_nonlinearity"),
+    WrongCase("mlp_numpy_init.py", "ex08.mlp", {"ex08.mlp"}, keyword="deterministic"),
 ]
 assert WRONG and PS09_1
 

@@ -70,7 +70,10 @@ def main(args: list[str]) -> int:
             EARLY.clear()
     import pytest
 
-    return int(pytest.main(args))
+    try:
+        return int(pytest.main(args))
+    finally:   # a run that ended before the plugin's configure took the worker (a usage error, a conftest
+        take(None)   # that failed): a forked judge exits with os._exit, where no atexit would end it
 
 
 if __name__ == "__main__":

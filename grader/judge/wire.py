@@ -70,7 +70,7 @@ def _tensor_entry(entry: dict, blobs: np.ndarray, cursor: list[int]):
     else:
         # in memory torch allocates, as its own tensors are: resizable (a test may grow a result in place,
         # ``out=`` or ``resize_``) and aligned; a tensor over numpy's copy would stay fixed in size
-        raw = torch.empty(nbytes, dtype=torch.uint8)
+        raw = torch.empty(nbytes, dtype=torch.uint8, device="cpu")   # whatever default device a test set
         ctypes.memmove(raw.data_ptr(), blobs.ctypes.data + cursor[0], nbytes)
         cursor[0] += nbytes
         tensor = raw.ne(0) if dtype is torch.bool else raw.view(dtype)   # a bool is 0 or 1, whatever was sent

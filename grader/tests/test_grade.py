@@ -577,30 +577,51 @@ def test_the_worker_launches_at_the_judge_s_start_with_the_arguments_the_plugin_
     assert early_module.EARLY == []
 
 
-@pytest.mark.slow   # a judge forked from a new interpreter that has imported the judge's libraries
+@pytest.mark.slow   # a sandboxed worker's start
+def test_an_early_worker_is_ended_when_pytest_stops_before_taking_it(tmp_path, monkeypatch, capsys):
+    """A judge whose pytest ends before the plugin's configure takes the early worker (here a usage error)
+    ends that worker itself: a forked judge exits with os._exit, where no atexit would."""
+    from grader.judge import early, remote
+
+    launched = []
+    launch = remote.launch
+    monkeypatch.setattr(remote, "launch", lambda **kwargs: launched.append(launch(**kwargs)) or launched[-1])
+    code = early.main(["--isolate", f"--impl={IMPLS / 'ps09_sigmoid_plus.py'}", f"--worker-dir={tmp_path}",
+                       "--no-such-option"])
+    assert code == 4, capsys.readouterr().err
+    assert len(launched) == 1 and launched[0].process is None, "the early worker is still running"
+    assert early.EARLY == []
+
+
+@pytest.mark.slow   # a judge forked from a new interpreter that has imported the warm process's libraries
 def test_a_forked_judge_launches_its_worker_before_pytest_starts(tmp_path):
-    """A class's judges are forks of a warm process (grader/judge/grade.py _fork_judge): each launches its
-    worker before pytest's own start too (grader/judge/early.py), and the plugin takes that worker."""
+    """A class's judges are forks of a warm process (grader/judge/warm.py, grader/judge/grade.py
+    _fork_judge): each launches its worker before pytest's own start too (grader/judge/early.py), and the
+    plugin takes that worker."""
     import subprocess
     import sys
 
     script = f"""
 import json, sys
 from pathlib import Path
+import grader.judge.warm
 from grader.judge import grade
+forked = []
+_fork = grade._fork_judge
+grade._fork_judge = lambda *args: forked.append(True) or _fork(*args)
 tmp = Path({str(tmp_path)!r})
 (tmp / "work").mkdir()
 code = grade._run_spec({str(IMPLS / "ps09_sigmoid_plus.py")!r}, tmp / "records.jsonl", selection=("ps09.1-1",),
                        only=None, timeout=60, slow=False, run_timeout=600, work=tmp / "work",
                        hide_reference=False, fork_judge=True)
 events = [json.loads(line) for line in (tmp / "records.jsonl").read_text().splitlines()]
-print(json.dumps([code, [e["early"] for e in events if e["event"] == "worker"],
+print(json.dumps([code, forked, [e["early"] for e in events if e["event"] == "worker"],
                   sorted({{e["outcome"] for e in events if e["event"] == "result" and e["tier"] == "points"}})]))
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
                           cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 0, done.stderr[-3000:]
-    assert json.loads(done.stdout.splitlines()[-1]) == [0, [True], ["passed"]]
+    assert json.loads(done.stdout.splitlines()[-1]) == [0, [True], [True], ["passed"]]
 
 
 @pytest.mark.slow   # four grades

@@ -176,8 +176,9 @@ def test_a_reply_s_tensor_can_grow_in_place_in_the_judge(name):
         assert tensor.numel() == 0 or tensor.data_ptr() % 64 == 0
     grown = back[0].reshape(-1).resize_(9)
     assert torch.equal(grown[:6], sent.reshape(-1))
-    torch.cat([sent.reshape(-1), sent.reshape(-1)], out=back[1])
-    assert torch.equal(back[1], torch.cat([sent.reshape(-1)] * 2))
+    for out in (back[1], roundtrip(sent)):   # the empty one, and one whose bytes came from the reply
+        torch.cat([sent.reshape(-1), sent.reshape(-1)], out=out.resize_(0))
+        assert torch.equal(out, torch.cat([sent.reshape(-1)] * 2))
 
 
 def test_a_storage_the_channel_does_not_carry_keeps_torch_s_own_reduction():

@@ -7,7 +7,8 @@ its own function; none of them trusts the text to be printable, short or well-fo
   reorder a report or make it unwritable as UTF-8;
 * :func:`md_code`: a Markdown code span that holds any text literally (no Markdown, no raw HTML, no
   comment can start inside it);
-* :func:`xml_text`: only characters XML 1.0 allows (junit.xml must parse);
+* :func:`xml_text`: what :func:`printable` escapes, newlines kept, and every character XML 1.0 forbids
+  (junit.xml must parse, and a CI's test report must not show a name reordered);
 * :func:`csv_cell`: a spreadsheet cell that is never a formula (OWASP's advice on CSV injection);
 * :func:`folder_name`: a student's report folder name, made of safe characters, unique in its class
   and never the name of a file the grader writes itself.
@@ -80,8 +81,10 @@ def md_code(text, limit: int | None = None) -> str:
 
 
 def xml_text(text) -> str:
-    """``text`` with the characters XML 1.0 forbids shown as escapes (ElementTree escapes the rest)."""
-    return _NOT_XML.sub(_escape_char, str(text))
+    """``text`` as junit.xml shows it: every control and invisible format character (the bidirectional
+    overrides among them), as :func:`printable` shows them, and the characters XML 1.0 forbids, as
+    escapes; its newlines kept (a failure's lines). ElementTree escapes the rest (``<``, ``&``, quotes)."""
+    return _NOT_XML.sub(_escape_char, printable(text, keep_newlines=True))
 
 
 def csv_cell(text) -> str:

@@ -44,13 +44,19 @@ def test_a_markdown_code_span_holds_any_text_literally(text):
 
 
 @given(HOSTILE_TEXT)
-def test_xml_text_always_parses_and_keeps_what_xml_allows(text):
-    element = ET.Element("failure", message=xml_text(text))
-    element.text = xml_text(text)
+def test_xml_text_always_parses_shows_no_control_or_bidi_character_and_keeps_plain_text(text):
+    """junit.xml's names and messages (a CI shows them in its test report): the text parses back as
+    itself, with no control, bidirectional or other invisible character but its newlines."""
+    shown = xml_text(text)
+    element = ET.Element("failure", message=shown)
+    element.text = shown
     parsed = ET.fromstring(ET.tostring(element, encoding="unicode"))
-    assert parsed.get("message") is not None
-    if not re.search("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]", text):
-        assert xml_text(text) == text
+    assert parsed.get("message") == shown and (parsed.text or "") == shown
+    assert not CONTROL.search(shown) and not re.search("[\t\r\u200b\ufeff]", shown), shown
+    assert shown.count("\n") == text.count("\n")
+    if printable(text, keep_newlines=True) == text and \
+            not re.search("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]", text):
+        assert shown == text
 
 
 @given(HOSTILE_TEXT)

@@ -367,7 +367,8 @@ def assert_reports_are_data(out: Path) -> None:
     for name in ("grade.md", "junit.xml", "grade.json"):
         text = (out / name).read_text(encoding="utf-8")
         assert SECRET[1] not in text, f"the judge's secret reached {name}"
-        assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", text), f"a control character in {name}"
+        assert not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]", text), \
+            f"a control or bidirectional character in {name}"
 
 
 @pytest.mark.skipif(not shielded(), reason="bubblewrap is not available on this machine (the grade says so)")

@@ -7,7 +7,6 @@ trusted: a reply that is not data of the agreed shapes is a :class:`ChannelError
 
 from __future__ import annotations
 
-import ctypes
 import json
 import math
 
@@ -24,6 +23,7 @@ from grader.sandboxed.channel import (
     TENSOR_DTYPES,
     TORCH_LAYERS,
     ChannelError,
+    owned_bytes,
 )
 
 PLAIN = (type(None), bool, int, float, str)
@@ -68,10 +68,7 @@ def _tensor_entry(entry: dict, blobs: np.ndarray, cursor: list[int]):
     if nbytes == 0:
         tensor = torch.empty(shape, dtype=dtype)
     else:
-        # in memory torch allocates, as its own tensors are: resizable (a test may grow a result in place,
-        # ``out=`` or ``resize_``) and aligned; a tensor over numpy's copy would stay fixed in size
-        raw = torch.empty(nbytes, dtype=torch.uint8, device="cpu")   # whatever default device a test set
-        ctypes.memmove(raw.data_ptr(), blobs.ctypes.data + cursor[0], nbytes)
+        raw = owned_bytes(blobs.ctypes.data + cursor[0], nbytes)   # the judge's own: a test may grow it
         cursor[0] += nbytes
         tensor = raw.ne(0) if dtype is torch.bool else raw.view(dtype)   # a bool is 0 or 1, whatever was sent
         tensor = tensor.reshape(shape)

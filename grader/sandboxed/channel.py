@@ -56,13 +56,21 @@ def storage_bytes(storage) -> tuple | None:
     return storage_from_bytes, (data, name)
 
 
+def owned_bytes(source, nbytes: int) -> torch.Tensor:
+    """``nbytes`` bytes copied from ``source`` (a bytes object, or the address of bytes its caller has
+    checked) into a uint8 tensor in memory torch allocates on the CPU, whatever default device is set: as
+    torch's own tensors are, resizable (code may grow one in place, ``out=`` or ``resize_``) and aligned.
+    A tensor over numpy's or Python's buffer, or a numpy view of this one, would stay fixed in size."""
+    raw = torch.empty(nbytes, dtype=torch.uint8, device="cpu")
+    if nbytes:
+        ctypes.memmove(raw.data_ptr(), source, nbytes)
+    return raw
+
+
 def storage_from_bytes(data: bytes, dtype: str):
     """The storage :func:`storage_bytes` sent (the worker's end of a request), in memory torch allocates, as
-    torch.load's is: resizable (a submission may grow an argument in place, ``out=`` or ``resize_``) and
-    aligned as torch aligns its own."""
-    raw = torch.empty(len(data), dtype=torch.uint8)
-    if data:   # (a numpy view of raw would leave its storage fixed in size)
-        ctypes.memmove(raw.data_ptr(), data, len(data))
+    torch.load's is (:func:`owned_bytes`): a submission may grow an argument in place."""
+    raw = owned_bytes(data, len(data))
     return torch.storage.TypedStorage(wrap_storage=raw.untyped_storage(), dtype=TENSOR_DTYPES[dtype], _internal=True)
 
 

@@ -496,7 +496,7 @@ def _end_group(process) -> None:
 EVENT_FIELDS = {"collected": {"nodeid": str, "exercises": list}, "start": {"nodeid": str},
                 "result": {"nodeid": str, "outcome": str, "message": str}, "tampered": {"changed": list},
                 "notebook": {"path": str, "seconds": (int, float), "cells": list}, "finished": {"exitstatus": int},
-                "isolation": {"what": str}}
+                "isolation": {"what": str}, "worker": {"early": bool}, "loaded": {"cpu": (int, float)}}
 
 
 def _parse(line: str) -> dict | None:
@@ -609,8 +609,9 @@ def _grade_in(tmp, result, path, catalogue, *, selection, timeout, slow, run_tim
             events = _read_records(records)
             part: dict = {}
             _add_profile(part, events, launched, ended)
-            for name, seconds in part.items():   # judges side by side: the longest of them
-                parts[name] = max(parts.get(name, 0.0), seconds)
+            for name, seconds in part.items():   # judges side by side: the longest of them, CPU summed
+                parts[name] = (parts.get(name, 0.0) + seconds if " CPU" in name
+                               else max(parts.get(name, 0.0), seconds))
             _take_events(result, catalogue, events)
             if result.tampered:
                 break
@@ -733,7 +734,8 @@ def _add_profile(profile: dict, events: list[dict], launched: float, ended: floa
     """Where one run of the judge spent its seconds, from its records' times (the judge's own clock):
     the launch of the worker (from the judge's start), the judge's start-up (interpreter, libraries,
     collection), the worker's start with the submission's load (a notebook's cells among it), the tests,
-    and the judge's end. Summed over the runs of a grade."""
+    and the judge's end; and the CPU seconds of the worker and of the judge (names with " CPU"). Summed
+    over the runs of a grade."""
     times = lambda kind: [e["t"] for e in events if e.get("event") == kind and type(e.get("t")) is float]
     collected, loaded, finished = times("collected"), times("isolation"), times("finished")
     starts = {e["nodeid"]: e["t"] for e in events if e.get("event") == "start" and type(e.get("t")) is float}
@@ -747,6 +749,17 @@ def _add_profile(profile: dict, events: list[dict], launched: float, ended: floa
     notebook = [e.get("seconds") for e in events if e.get("event") == "notebook"]
     if notebook and type(notebook[0]) in (int, float):
         parts["notebook cells"] = float(notebook[0])
+    # CPU seconds, measured by the judge: the worker's (its cgroup's, else its process tree's) from its
+    # launch to ready and in the tests, and the judge's own in the tests and in all
+    number = lambda value: type(value) in (int, float) and value >= 0
+    load_cpu = [e["cpu"] for e in events if e.get("event") == "loaded" and number(e.get("cpu"))]
+    if load_cpu:
+        parts["worker CPU, start and load"] = load_cpu[0]
+    parts["worker CPU, tests"] = sum(e["cpu"] for e in events if e.get("event") == "result" and number(e.get("cpu")))
+    ends = [e for e in events if e.get("event") == "finished" and number(e.get("cpu"))
+            and number(e.get("tests_cpu"))]
+    if ends:
+        parts["judge CPU, tests"], parts["judge CPU, in all"] = ends[-1]["tests_cpu"], ends[-1]["cpu"]
     for name, seconds in parts.items():
         profile[name] = round(profile.get(name, 0.0) + max(0.0, seconds), 3)
 
@@ -914,7 +927,7 @@ def main(argv=None) -> int:
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 unless every automatic point of the selection was earned")
     parser.add_argument("--profile", action="store_true",
-                        help="print where the grade's seconds went (also in grade.json's profile)")
+                        help="print where the grade's seconds and CPU seconds went (also in grade.json's profile)")
     # ----
     args = parser.parse_args(argv)
     catalogue = load()
@@ -943,7 +956,9 @@ def main(argv=None) -> int:
     if args.profile:
         seconds = {**result.profile, "reports": time.perf_counter() - writing,
                    "grade in all": time.perf_counter() - started}
-        print("profile: " + ", ".join(f"{name} {value:.1f} s" for name, value in seconds.items()))
+        print("profile: " + ", ".join(f"{name} {value:.1f} s" for name, value in seconds.items()
+                                      if " CPU" not in name))
+        print("CPU: " + ", ".join(f"{name} {value:.1f} s" for name, value in seconds.items() if " CPU" in name))
     for sheet, info in data["sheets"].items():
         print(f"{sheet:<6} {info['earned']:g} / {info['points']:g} automatic, {info['manual_points']:g} by hand")
     if result.error:

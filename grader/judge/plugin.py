@@ -69,7 +69,8 @@ def pytest_configure(config):
                 if worker is None:
                     worker = remote.launch(**arguments)
                 config.stash[LAUNCHED] = worker
-                writer.write(event="worker", t=getattr(worker, "launched_wall", time.time()), early=launched_early)
+                writer.write(event="worker", t=getattr(worker, "launched_wall", time.time()), early=launched_early,
+                             judge=os.getpid())
     early.take(None)   # an early worker that was not taken is ended
 
 
@@ -147,6 +148,8 @@ class RecordsWriter:
         self.config = config
         self.pending: dict[str, dict] = {}
         self.timed_out: set[str] = set()   # exercises lost to a timeout: their other tests are skipped
+        # the judge's own CPU seconds (all its threads) spent in tests, from each test's start to its result
+        self.tests_cpu, self.test_began = 0.0, None
 
     def pytest_runtest_setup(self, item):
         lost = self.timed_out & set(_exercise_ids(item))
@@ -165,6 +168,7 @@ class RecordsWriter:
 
     def pytest_runtest_logstart(self, nodeid):
         self.write(event="start", nodeid=nodeid)
+        self.test_began = time.process_time()
 
     def pytest_runtest_logreport(self, report):
         record = self.pending.setdefault(report.nodeid, {"outcome": "passed", "message": "", "counted": False,
@@ -181,11 +185,16 @@ class RecordsWriter:
             if worker is not None:   # the submission's CPU seconds in this test (its limit's measure)
                 self.pending[report.nodeid]["cpu"] = round(worker.test_cpu_used(), 2)
             self.write(event="result", nodeid=report.nodeid, **self.pending.pop(report.nodeid))
+            if self.test_began is not None:
+                self.tests_cpu += time.process_time() - self.test_began
+                self.test_began = None
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, exitstatus):
         self.exitstatus = int(exitstatus)
-        self.write(event="finished", exitstatus=self.exitstatus)   # what follows is the process's exit
+        # what follows is the process's exit; with the judge's CPU seconds, in all and in the tests
+        self.write(event="finished", exitstatus=self.exitstatus, cpu=round(time.process_time(), 3),
+                   tests_cpu=round(self.tests_cpu, 3))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_unconfigure(self, config):
@@ -195,6 +204,8 @@ class RecordsWriter:
             # plugins' unconfigure (pytest's full garbage collection for unraisable exceptions: 0.2 s with
             # torch & co loaded) and the interpreter's teardown decide nothing, and cost a second
             worker = config.stash.get(WORKER, None)
+            if worker is None:   # launched at configure, never started: no test called the submission
+                worker = config.stash.get(LAUNCHED, None)
             if worker is not None:
                 worker.close()
             sys.stdout.flush()
@@ -232,6 +243,8 @@ def _start_worker(config) -> tuple:
         writer.write(event="isolation", what=worker.isolation)
         if worker.notebook is not None:
             writer.write(event="notebook", **worker.notebook.as_dict())
+        if worker.loaded_cpu is not None:
+            writer.write(event="loaded", cpu=round(worker.loaded_cpu, 3))
     return loaded, error
 
 

@@ -4,6 +4,7 @@ crashes, loops and tampering, notebooks, and clear reports for submissions that 
 from __future__ import annotations
 
 import json
+import os
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -31,6 +32,14 @@ def test_reference_earns_every_point(tmp_path):
     assert statuses(result) == expect(set())
     data = write_reports(result, tmp_path)
     assert (data["earned"], data["points"]) == (5, 5)
+    # --profile: the worker's launch and the CPU seconds of both sides come from the judge's records
+    profile = data["profile"]
+    assert 0 < profile["worker launch"] < profile["judge start-up"], profile
+    assert profile["worker CPU, start and load"] > 0, profile
+    per_test = [t.cpu for t in result.tests.values() if t.cpu is not None]
+    assert len(per_test) == len(result.tests) and profile["worker CPU, tests"] == pytest.approx(sum(per_test),
+                                                                                                abs=0.01)
+    assert 0 < profile["judge CPU, tests"] < profile["judge CPU, in all"], profile
 
 
 def test_wrong_solution_loses_only_its_exercise_with_a_message(tmp_path):
@@ -592,6 +601,51 @@ def test_an_early_worker_is_ended_when_pytest_stops_before_taking_it(tmp_path, m
     assert code == 4, capsys.readouterr().err
     assert len(launched) == 1 and launched[0].process is None, "the early worker is still running"
     assert early.EARLY == []
+
+
+def _worker_group_parents() -> set[Path]:
+    """Where the workers' cgroups are made (grader/judge/sandbox.py), found by making one; a group made
+    also removes the groups of judges that have ended, so the folders are listed without one after."""
+    from grader.judge import sandbox
+
+    probe = sandbox.Cgroup.make(f"spec-probe-{os.getpid()}-test", sandbox.Limits())
+    if probe is None:
+        pytest.skip("no cgroup can be made here: a worker leaves no group behind")
+    parents = {folder.parent for folder in probe.folders.values()}
+    probe.remove()
+    return parents
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def test_a_worker_no_test_called_is_ended_by_its_judge(tmp_path):
+    """A judge that runs no test that reaches the submission (here the one test asked for is the spec's
+    own check of a derivative, which a grade deselects) still ends the worker it launched at its start,
+    cgroup and all, before it exits (with os._exit, where no atexit runs)."""
+    from grader.judge import grade as grading
+
+    parents = _worker_group_parents()
+    groups = lambda: {folder for parent in parents for folder in parent.glob("spec-worker-*")}
+    before = groups()
+    records, only = tmp_path / "records.jsonl", tmp_path / "only.txt"
+    only.write_text("spec/test_jacobians.py::test_sympy_log_cosh_derivative_is_tanh\n")
+    (tmp_path / "work").mkdir()
+    grading._run_spec(str(IMPLS.parents[2] / "impl"), records, selection=("dl-a1.q1a",), only=only,
+                      timeout=60, slow=False, run_timeout=600, work=tmp_path / "work", hide_reference=False)
+    events = [json.loads(line) for line in records.read_text().splitlines()]
+    assert [(e["event"], e.get("exitstatus")) for e in events] == [("worker", None), ("finished", 5)], events
+    judge = events[0]["judge"]
+    assert not _alive(judge)
+    left = [str(f) for f in groups() - before if f.name.split("-")[2] == str(judge)]
+    assert not left, f"cgroups of a judge that has exited: {left}"
 
 
 @pytest.mark.slow   # a judge forked from a new interpreter that has imported the warm process's libraries

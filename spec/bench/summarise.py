@@ -63,6 +63,13 @@ def throughput(path: str) -> list[str]:
                          f"{i['class_ratio']:.2f}; "
                          f"one notebook: ours {i['ours_single']:.0f} s, bare {i['bare_single']:.0f} s, ratio "
                          f"{i['single_ratio']:.2f} (load {i['load_average']:.1f})")
+            if "single_cpu" in i:
+                cpu = i["single_cpu"]
+                lines.append(f"  one notebook's CPU seconds: bare {i['bare_single_cpu']:.1f}; the worker's start "
+                             f"and load {cpu.get('worker CPU, start and load', 0):.1f}, the worker in the tests "
+                             f"{cpu.get('worker CPU, tests', 0):.1f}, the judge {cpu.get('judge CPU, in all', 0):.1f} "
+                             f"({cpu.get('judge CPU, tests', 0):.1f} in the tests); the worker's alone over bare: "
+                             f"{i['worker_cpu_per_bare_cpu']:.2f}")
         elif "students" in i:
             lines.append(f"class of {i['students']} {i['sheet']} notebooks, {i['jobs']} jobs: "
                          f"{bench['stats']['median']:.0f} s, {i['seconds_per_student']:.1f} s per student; 100 "

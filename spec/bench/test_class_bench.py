@@ -84,6 +84,14 @@ def write_sheet_class(sheet: str, folder: Path) -> list[Path]:
     return notebooks
 
 
+def cpu_seconds() -> float:
+    """User and system CPU seconds of this process and of the children it has waited for (a kernel)."""
+    import resource
+
+    return sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
+                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
 def bare_execution(notebooks: list[Path], jobs: int) -> float:
     """Seconds to execute the notebooks with nbclient (a fresh Jupyter kernel each, as a course runs
     them), ``jobs`` at a time, one torch thread each as the grader's workers have."""
@@ -131,10 +139,20 @@ def test_grade_each_sheets_class_against_its_bare_execution(benchmark, tmp_path,
                     str(tmp_path / "single"), *helpers, *(["--alias", alias] if alias else [])],
                    check=True, capture_output=True, cwd=Path(__file__).resolve().parents[2])
     ours_single = time.perf_counter() - started
+    cpu = cpu_seconds()
     bare_single = bare_execution([solution], 1)
+    bare_single_cpu = cpu_seconds() - cpu
     single = [json.loads((tmp_path / "single" / "grade.json").read_text(encoding="utf-8"))]
+    # where the single grade's CPU went (the judge measures its worker's through its cgroup): the worker's
+    # share is the submission's start, cells and the spec's calls, which any grader that runs this spec's
+    # cases in a fresh process per student pays; over the bare run's CPU, it is the least a class's ratio
+    # can be where the cores are kept busy, even with a judge that costs nothing
+    profile = single[0]["profile"]
+    worker_cpu = profile.get("worker CPU, start and load", 0.0) + profile.get("worker CPU, tests", 0.0)
     benchmark.extra_info.update(sheet=sheet, students=len(notebooks), jobs=jobs, ours_class=ours, bare_class=bare,
                                 class_ratio=ours / bare, ours_single=ours_single, bare_single=bare_single,
-                                single_ratio=ours_single / bare_single, load_average=os.getloadavg()[0])
+                                single_ratio=ours_single / bare_single, load_average=os.getloadavg()[0],
+                                bare_single_cpu=bare_single_cpu, single_cpu=profile,
+                                worker_cpu_per_bare_cpu=worker_cpu / bare_single_cpu)
     assert all(r["status"] == "graded" for r in rows), [r["errors"] for r in rows]
     assert single[0]["earned"] == sum(e.auto_points for e in load().of_sheet(sheet)), single[0]["earned"]

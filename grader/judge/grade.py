@@ -496,7 +496,15 @@ def _end_group(process) -> None:
 EVENT_FIELDS = {"collected": {"nodeid": str, "exercises": list}, "start": {"nodeid": str},
                 "result": {"nodeid": str, "outcome": str, "message": str}, "tampered": {"changed": list},
                 "notebook": {"path": str, "seconds": (int, float), "cells": list}, "finished": {"exitstatus": int},
-                "isolation": {"what": str}, "worker": {"early": bool}, "loaded": {"cpu": (int, float)}}
+                "isolation": {"what": str}, "worker": {"early": bool}}
+
+
+def _seconds(value) -> float | None:
+    """A record's count of seconds as a float: a finite number from 0 up to a year, else None (a bool, a
+    string, NaN, an infinity or an int too large for a float are not counts)."""
+    if type(value) not in (int, float) or not 0 <= value <= 3.2e7:
+        return None
+    return float(value)
 
 
 def _parse(line: str) -> dict | None:
@@ -700,8 +708,7 @@ def _take_events(result, catalogue, events: list[dict]) -> None:
             test.message = (event["message"] if known
                             else f"an unknown outcome was recorded: {event['outcome']!r}")
             test.counted = bool(event.get("counted", True))
-            cpu = event.get("cpu")
-            test.cpu = float(cpu) if type(cpu) in (int, float) and cpu >= 0 else None
+            test.cpu = _seconds(event.get("cpu"))
         elif event["event"] == "isolation" and not result.isolation:
             result.isolation = event["what"]
         elif event["event"] == "notebook" and result.notebook is None:
@@ -746,20 +753,17 @@ def _add_profile(profile: dict, events: list[dict], launched: float, ended: floa
              "judge start-up": (collected[0] - launched) if collected else 0.0,
              "worker start and load": (loaded[0] - collected[-1]) if collected and loaded else 0.0,
              "tests": tests, "judge end": (ended - finished[-1]) if finished else 0.0, "judge in all": ended - launched}
-    notebook = [e.get("seconds") for e in events if e.get("event") == "notebook"]
-    if notebook and type(notebook[0]) in (int, float):
-        parts["notebook cells"] = float(notebook[0])
-    # CPU seconds, measured by the judge: the worker's (its cgroup's, else its process tree's) from its
-    # launch to ready and in the tests, and the judge's own in the tests and in all
-    number = lambda value: type(value) in (int, float) and value >= 0
-    load_cpu = [e["cpu"] for e in events if e.get("event") == "loaded" and number(e.get("cpu"))]
-    if load_cpu:
-        parts["worker CPU, start and load"] = load_cpu[0]
-    parts["worker CPU, tests"] = sum(e["cpu"] for e in events if e.get("event") == "result" and number(e.get("cpu")))
-    ends = [e for e in events if e.get("event") == "finished" and number(e.get("cpu"))
-            and number(e.get("tests_cpu"))]
-    if ends:
-        parts["judge CPU, tests"], parts["judge CPU, in all"] = ends[-1]["tests_cpu"], ends[-1]["cpu"]
+    notebook = [_seconds(e.get("seconds")) for e in events if e.get("event") == "notebook"]
+    if notebook and notebook[0] is not None:
+        parts["notebook cells"] = notebook[0]
+    # CPU seconds, measured by the judge: the worker's (its cgroup's, else its process tree's) from each
+    # launch to ready and in the tests, and the judge's own in the tests and in all (a judge that was
+    # killed records none of them)
+    end = ([e for e in events if e.get("event") == "finished"] or [{}])[-1]
+    cpu = {"worker CPU, start and load": _seconds(end.get("load_cpu")),
+           "worker CPU, tests": sum(_seconds(e.get("cpu")) or 0.0 for e in events if e.get("event") == "result"),
+           "judge CPU, tests": _seconds(end.get("tests_cpu")), "judge CPU, in all": _seconds(end.get("cpu"))}
+    parts.update((name, seconds) for name, seconds in cpu.items() if seconds is not None)
     for name, seconds in parts.items():
         profile[name] = round(profile.get(name, 0.0) + max(0.0, seconds), 3)
 
@@ -958,7 +962,9 @@ def main(argv=None) -> int:
                    "grade in all": time.perf_counter() - started}
         print("profile: " + ", ".join(f"{name} {value:.1f} s" for name, value in seconds.items()
                                       if " CPU" not in name))
-        print("CPU: " + ", ".join(f"{name} {value:.1f} s" for name, value in seconds.items() if " CPU" in name))
+        cpu = [f"{name} {value:.1f} s" for name, value in seconds.items() if " CPU" in name]
+        if cpu:
+            print("CPU: " + ", ".join(cpu))
     for sheet, info in data["sheets"].items():
         print(f"{sheet:<6} {info['earned']:g} / {info['points']:g} automatic, {info['manual_points']:g} by hand")
     if result.error:

@@ -192,9 +192,12 @@ class RecordsWriter:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, exitstatus):
         self.exitstatus = int(exitstatus)
-        # what follows is the process's exit; with the judge's CPU seconds, in all and in the tests
+        # what follows is the process's exit; with the judge's CPU seconds, in all and in the tests, and its
+        # worker's from each launch to ready
+        worker = self.config.stash.get(WORKER, None) if self.config is not None else None
+        load_cpu = {"load_cpu": round(worker.load_cpu_used, 3)} if worker is not None else {}
         self.write(event="finished", exitstatus=self.exitstatus, cpu=round(time.process_time(), 3),
-                   tests_cpu=round(self.tests_cpu, 3))
+                   tests_cpu=round(self.tests_cpu, 3), **load_cpu)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_unconfigure(self, config):
@@ -243,8 +246,6 @@ def _start_worker(config) -> tuple:
         writer.write(event="isolation", what=worker.isolation)
         if worker.notebook is not None:
             writer.write(event="notebook", **worker.notebook.as_dict())
-        if worker.loaded_cpu is not None:
-            writer.write(event="loaded", cpu=round(worker.loaded_cpu, 3))
     return loaded, error
 
 

@@ -150,7 +150,7 @@ class Worker:
         self.test_base: float | None = None   # the current generation's CPU seconds when it began to count
         self.last_cpu = 0.0           # the current generation's CPU seconds at the watcher's last look
         self.cpu_exceeded = ""        # why the watcher ended the worker during the running test
-        self.loaded_cpu: float | None = None   # CPU seconds of the first start, to ready
+        self.load_cpu_used = 0.0      # CPU seconds from each launch to ready, summed (the grade's profile)
         probe = sandbox.Cgroup.make(f"spec-probe-{os.getpid()}-{id(self)}", self.limits)
         if probe is not None:
             probe.remove()
@@ -222,8 +222,7 @@ class Worker:
             raise WorkerCrashed("the submission's process did not start as expected")
         with self._cpu_lock:   # from here on the worker's CPU time is the running test's
             self.ready = True
-            if self.starts == 1:   # what its start and the submission's load used (the grade's profile)
-                self.loaded_cpu = self._cpu_seconds(self.cgroup, self.process)
+            self.load_cpu_used += self._cpu_seconds(self.cgroup, self.process)
             if self.in_test:
                 self.test_base = self._cpu_seconds(self.cgroup, self.process)
         error = ready.get("error")

@@ -265,6 +265,28 @@ def test_malformed_records_are_ignored_never_a_crash(tmp_path):
     assert [e["event"] for e in _read_records(path)] == ["collected", "start"]
 
 
+@pytest.mark.parametrize("bad", ["1e999", "-1e999", "NaN", "1" + "0" * 400, "-1", "true", '"3"', "[1]", "1e12"])
+def test_a_count_of_seconds_that_is_no_count_is_left_out_of_the_grade(bad):
+    """Seconds in the records (a test's CPU, the judge's and worker's CPU, the cells' time) count only as
+    finite numbers from 0 up to a year: anything else is left out, never a crash or an infinity."""
+    from grader.judge.grade import Grade, _add_profile, _parse, _take_events
+
+    lines = ['{"event": "collected", "nodeid": "t::a", "exercises": ["ps09.1-1"]}',
+             '{"event": "start", "nodeid": "t::a", "t": 1.0}',
+             f'{{"event": "result", "nodeid": "t::a", "outcome": "passed", "message": "", "cpu": {bad}, "t": 2.0}}',
+             f'{{"event": "finished", "exitstatus": 0, "cpu": {bad}, "tests_cpu": {bad}, "load_cpu": {bad}}}',
+             f'{{"event": "notebook", "path": "n.ipynb", "seconds": {bad}, "cells": []}}']
+    events = [e for line in lines if (e := _parse(line)) is not None]
+    result = Grade(target="t")
+    _take_events(result, load(), events)
+    profile: dict = {}
+    _add_profile(profile, events, 0.0, 3.0)
+    assert result.tests["t::a"].cpu is None
+    assert profile["worker CPU, tests"] == 0.0
+    assert not {"worker CPU, start and load", "judge CPU, tests", "judge CPU, in all", "notebook cells"} & set(profile)
+    assert json.loads(json.dumps(profile, allow_nan=False)) == profile
+
+
 @pytest.mark.slow   # a whole grade (a judge and a worker): the default run keeps three of them
 def test_what_the_submission_starts_ends_with_the_grade(tmp_path):
     """Children started at import, one of them in a session of its own (setsid), do not outlive the

@@ -146,7 +146,8 @@ def test_grade_each_sheets_class_against_its_bare_execution(benchmark, tmp_path,
     # where the single grade's CPU went (the judge measures its worker's through its cgroup): the worker's
     # share is the submission's start, cells and the spec's calls, which any grader that runs this spec's
     # cases in a fresh process per student pays; over the bare run's CPU, it is the least a class's ratio
-    # can be where the cores are kept busy, even with a judge that costs nothing
+    # can be for notebooks that earn their points (a lost exercise's other tests are not run) where the
+    # cores are kept busy, even with a judge that costs nothing
     profile = single[0]["profile"]
     worker_cpu = profile.get("worker CPU, start and load", 0.0) + profile.get("worker CPU, tests", 0.0)
     benchmark.extra_info.update(sheet=sheet, students=len(notebooks), jobs=jobs, ours_class=ours, bare_class=bare,

@@ -48,6 +48,7 @@ from pathlib import Path
 
 from grader.judge.escape import md_block, md_code, printable, xml_text
 from grader.sandboxed.notebook import WALL_FACTOR
+from grader.sandboxed.notebook import finite_seconds as _seconds
 from spec import runs as spec_runs
 from spec.catalogue import load
 from spec.runs import CACHE_ENV, RUNS_DIR
@@ -497,14 +498,6 @@ EVENT_FIELDS = {"collected": {"nodeid": str, "exercises": list}, "start": {"node
                 "result": {"nodeid": str, "outcome": str, "message": str}, "tampered": {"changed": list},
                 "notebook": {"path": str, "seconds": (int, float), "cells": list}, "finished": {"exitstatus": int},
                 "isolation": {"what": str}, "worker": {"early": bool}}
-
-
-def _seconds(value) -> float | None:
-    """A record's count of seconds as a float: a finite number from 0 up to a year, else None (a bool, a
-    string, NaN, an infinity or an int too large for a float are not counts)."""
-    if type(value) not in (int, float) or not 0 <= value <= 3.2e7:
-        return None
-    return float(value)
 
 
 def _parse(line: str) -> dict | None:

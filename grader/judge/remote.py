@@ -542,9 +542,8 @@ def _notebook_record(data) -> notebook.NotebookRun | None:
         fields = {"index": int, "first_line": str, "status": str, "error": str, "defines": list, "not_run": list}
         if all(type(cell.get(k)) is t for k, t in fields.items()):
             cells.append(notebook.Cell(**{k: cell[k] for k in fields}))
-    seconds = data.get("seconds")
     return notebook.NotebookRun(Path(str(data.get("path", ""))), cells,
-                                float(seconds) if type(seconds) in (int, float) else 0.0)
+                                notebook.finite_seconds(data.get("seconds")) or 0.0)
 
 
 #: the handles of the submission's functions the running test has looked up (cleared before each test): a

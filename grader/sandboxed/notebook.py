@@ -41,6 +41,15 @@ DEFAULT_BUDGET = 120.0
 #: where a limit counts CPU seconds, the wall clock bounds only a hang, at this many times the limit
 WALL_FACTOR = 10
 EXPLORATION_TAGS = {"exploration", "skip-grading"}
+
+
+def finite_seconds(value) -> float | None:
+    """A count of seconds the judge reads (the worker's account of a notebook, the grade's records) as a
+    float: a finite number from 0 up to a year, else None (a bool, a string, NaN, an infinity or an int too
+    large for a float are not counts)."""
+    if type(value) not in (int, float) or not 0 <= value <= 3.2e7:
+        return None
+    return float(value)
 TIMING_LINE_MAGICS = {"time", "timeit"}
 RUN_CELL_MAGICS = {"time", "timeit", "capture"}
 

@@ -265,6 +265,16 @@ def test_malformed_records_are_ignored_never_a_crash(tmp_path):
     assert [e["event"] for e in _read_records(path)] == ["collected", "start"]
 
 
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan"), 10 ** 400, -1, True, "3", None])
+def test_the_worker_s_account_of_a_notebook_has_a_finite_time(bad):
+    """The worker (where the submission runs) reports the cells' seconds: a value that is no count of
+    seconds is read as 0, never an infinity in the reports or an OverflowError in the judge."""
+    from grader.judge.remote import _notebook_record
+
+    assert _notebook_record({"path": "n.ipynb", "cells": [], "seconds": bad}).seconds == 0.0
+    assert _notebook_record({"path": "n.ipynb", "cells": [], "seconds": 2.5}).seconds == 2.5
+
+
 @pytest.mark.parametrize("bad", ["1e999", "-1e999", "NaN", "1" + "0" * 400, "-1", "true", '"3"', "[1]", "1e12"])
 def test_a_count_of_seconds_that_is_no_count_is_left_out_of_the_grade(bad):
     """Seconds in the records (a test's CPU, the judge's and worker's CPU, the cells' time) count only as
@@ -383,9 +393,9 @@ SECRET = "GRADER_TOKEN", "s3cr3t-0f-the-grader-5b1e"   # in the judge's environm
 
 
 def assert_reports_are_data(out: Path) -> None:
-    """The reports show what a submission controls as data: junit.xml parses, grade.md has no raw HTML
-    (a comment included) and one table per sheet, and no report holds a control character or the
-    judge's secret."""
+    """The reports show what a submission controls as data: junit.xml parses, grade.json is strict JSON
+    (no NaN or Infinity), grade.md has no raw HTML (a comment included) and one table per sheet, and no
+    report holds a control character or the judge's secret."""
     from markdown_it import MarkdownIt
 
     ET.fromstring((out / "junit.xml").read_text(encoding="utf-8"))
@@ -393,7 +403,8 @@ def assert_reports_are_data(out: Path) -> None:
     tokens = MarkdownIt("commonmark").enable("table").parse(markdown)
     kinds = [t.type for t in tokens] + [c.type for t in tokens for c in (t.children or [])]
     assert "html_block" not in kinds and "html_inline" not in kinds, "raw HTML in grade.md"
-    sheets = json.loads((out / "grade.json").read_text(encoding="utf-8"))["sheets"]
+    sheets = json.loads((out / "grade.json").read_text(encoding="utf-8"),
+                        parse_constant=lambda name: pytest.fail(f"{name} in grade.json"))["sheets"]
     assert kinds.count("table_open") == len(sheets), "a table the grader did not write"
     for name in ("grade.md", "junit.xml", "grade.json"):
         text = (out / name).read_text(encoding="utf-8")
